@@ -1,0 +1,98 @@
+// Internal: typing a chain of stages front to back, and building its runtime back to front.
+//
+// Every stage type S provides:
+//   S::positions                       how many task positions it uses (a task: 1)
+//   S::typing<In, Pos>::type           its output type for input In at position Pos, after
+//                                      static_asserts that name the position; `invalid` when
+//                                      an earlier check already failed
+//   S::out_capacity()                  the bound of the queue after it
+//   S::build<In, Pos>(ctx, out, cap)   creates its runtime pushing into `out`; returns the port
+//                                      its upstream pushes into, a queue of capacity `cap`
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+
+#include <sluice/detail/channel.hpp>
+#include <sluice/detail/invoke.hpp>
+#include <sluice/detail/run.hpp>
+
+namespace sluice::detail {
+
+struct build_ctx {
+  run_state& run;
+  bool in_zip = false;  // building a zip branch: dropped items leave tombstones
+};
+
+template <class In, std::size_t Pos, class... Stages>
+struct chain_typing {
+  using type = In;
+};
+template <class In, std::size_t Pos, class S, class... Rest>
+struct chain_typing<In, Pos, S, Rest...> {
+  using type = typename chain_typing<typename S::template typing<In, Pos>::type,
+                                     Pos + S::positions, Rest...>::type;
+};
+
+// chain_typing of every stage but the first (the producer, typed on its own).
+template <class In, std::size_t Pos, class First, class... Rest>
+struct chain_after_first {
+  using type = typename chain_typing<In, Pos, Rest...>::type;
+};
+
+template <class Tuple>
+struct tuple_positions;
+template <class... S>
+struct tuple_positions<std::tuple<S...>> {
+  static constexpr std::size_t value = (std::size_t{0} + ... + S::positions);
+};
+
+// The output type of a pipeline's stages (a std::tuple) used as a branch fed with In.
+template <class In, std::size_t Pos, class Tuple>
+struct tuple_chain_typing;
+template <class In, std::size_t Pos, class... S>
+struct tuple_chain_typing<In, Pos, std::tuple<S...>> {
+  using type = typename chain_typing<In, Pos, S...>::type;
+};
+
+// Builds stages I.. of `stages`, the first of them at position Pos fed with In, ending in
+// `last`. Returns the port the stage before I pushes into.
+template <std::size_t I, std::size_t Pos, class In, class Tuple, class Final>
+port<In>& build_chain(const Tuple& stages, build_ctx& ctx, std::size_t in_capacity,
+                      port<Final>& last) {
+  if constexpr (I == std::tuple_size_v<Tuple>) {
+    static_assert(std::is_same_v<In, Final>);
+    (void)stages;
+    (void)ctx;
+    (void)in_capacity;
+    return last;
+  } else {
+    using S = std::tuple_element_t<I, Tuple>;
+    using Out = typename S::template typing<In, Pos>::type;
+    const S& stage = std::get<I>(stages);
+    port<Out>& next =
+        build_chain<I + 1, Pos + S::positions, Out>(stages, ctx, stage.out_capacity(), last);
+    return stage.template build<In, Pos>(ctx, next, in_capacity);
+  }
+}
+
+// The capacity of the queue after the last stage of `stages`.
+template <class Tuple>
+std::size_t last_capacity(const Tuple& stages) {
+  return std::get<std::tuple_size_v<Tuple> - 1>(stages).out_capacity();
+}
+
+// A run that keeps the pipeline's stages (and so their callables) alive while it executes.
+template <class Tuple>
+class run_holder final : public run_state {
+ public:
+  explicit run_holder(std::shared_ptr<const Tuple> stages) : stages_(std::move(stages)) {}
+  ~run_holder() { shutdown(); }
+
+ private:
+  std::shared_ptr<const Tuple> stages_;
+};
+
+}  // namespace sluice::detail

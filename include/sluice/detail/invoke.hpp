@@ -1,0 +1,99 @@
+// Internal: calling a task's callable (with a trailing std::stop_token when it takes one), the
+// type traits of the pipeline's typing, and turning a failed call into a sluice::failure.
+#pragma once
+
+#include <any>
+#include <concepts>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <ostream>
+#include <ranges>
+#include <sstream>
+#include <stop_token>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <sluice/errors.hpp>
+
+namespace sluice::detail {
+
+// A type that marks a stage whose input or output could not be typed; a static_assert has
+// already said why, and this keeps the compiler from piling further errors on top.
+struct invalid {};
+
+// f(args...) or f(args..., stop_token): whichever the callable accepts (the stop_token form
+// first).
+template <class Fn, class... Args>
+concept callable_with = std::is_invocable_v<const Fn&, Args...> ||
+                        std::is_invocable_v<const Fn&, Args..., std::stop_token>;
+
+template <class Fn, class... Args>
+decltype(auto) call(const Fn& fn, std::stop_token stop, Args&&... args) {
+  if constexpr (std::is_invocable_v<const Fn&, Args..., std::stop_token>) {
+    return std::invoke(fn, std::forward<Args>(args)..., std::move(stop));
+  } else {
+    (void)stop;
+    return std::invoke(fn, std::forward<Args>(args)...);
+  }
+}
+
+template <class Fn, class... Args>
+struct call_result {
+  using type = invalid;
+};
+template <class Fn, class... Args>
+  requires callable_with<Fn, Args...>
+struct call_result<Fn, Args...> {
+  using type = decltype(call(std::declval<const Fn&>(), std::stop_token{},
+                             std::declval<Args>()...));
+};
+// The type of fn(args...) (possibly a reference); `invalid` when it cannot be called.
+template <class Fn, class... Args>
+using call_result_t = typename call_result<Fn, Args...>::type;
+
+// The element type a range yields, decayed; `invalid` for anything that is not a range.
+template <class R>
+struct element {
+  using type = invalid;
+};
+template <std::ranges::input_range R>
+struct element<R> {
+  using type = std::remove_cvref_t<std::ranges::range_reference_t<R>>;
+};
+template <class R>
+using element_t = typename element<std::remove_reference_t<R>>::type;
+
+template <class T>
+concept printable = requires(std::ostream& os, const T& value) { os << value; };
+
+// The input as failure::input_text shows it: operator<< when the type has one.
+template <class T>
+std::string render(const T& value) {
+  if constexpr (printable<T>) {
+    std::ostringstream os;
+    os << value;
+    return std::move(os).str();
+  } else {
+    return {};
+  }
+}
+
+// A sluice::failure for one item; the input is copied when its type is copyable.
+template <class In>
+failure make_failure(const std::string& task, std::uint64_t sequence, std::exception_ptr error,
+                     const In* input) {
+  failure f;
+  f.task = task;
+  f.sequence = sequence;
+  f.error = error;
+  f.attempts.push_back(error);
+  if (input != nullptr) {
+    if constexpr (std::is_copy_constructible_v<In>) f.input = *input;
+    f.input_text = render(*input);
+  }
+  return f;
+}
+
+}  // namespace sluice::detail

@@ -1,0 +1,141 @@
+// Internal: the state of one run of a pipeline — stop flag, first error, the TBB arena and flow
+// graph its stages execute on, and the nodes (stages, queues) it owns.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include <absl/base/thread_annotations.h>
+#include <absl/synchronization/mutex.h>
+
+#include <sluice/stats.hpp>
+
+namespace sluice {
+namespace detail {
+
+class run_state;
+
+// Something a run owns that must be woken when the run stops (a queue, a stage).
+class node {
+ public:
+  node() = default;
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+  virtual ~node() = default;
+  // Called once when the run stops: wake every thread blocked on this node.
+  virtual void wake() noexcept {}
+};
+
+// Counters of one task, updated by its workers with relaxed atomics (they are statistics: no
+// other memory is published through them).
+struct stage_counters {
+  std::string name;
+  std::atomic<std::uint64_t> items_in{0};
+  std::atomic<std::uint64_t> items_out{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> retried{0};
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<std::int64_t> busy_ns{0};
+  std::size_t (*queued)(const void*) = nullptr;  // reads the input queue's size
+  const void* queue = nullptr;
+};
+
+// A stage whose workers run as activations on the run's flow graph. An activation is one TBB
+// task that drains the stage's input until it is empty, then returns its thread to TBB. At most
+// `concurrency` activations of a stage are alive at once; `active_` counts them.
+class activation_target : public node {
+ public:
+  activation_target(run_state& run, std::size_t concurrency);
+
+  // Called after an item was made visible in this stage's input: starts an activation when
+  // fewer than `concurrency` are alive. Lock-free; costs one atomic load when all are alive.
+  void notify() noexcept;
+
+  // Entry point used by the flow graph node; runs one activation.
+  void execute() noexcept;
+
+ protected:
+  // Runs one activation. Must end with active_ decremented (see retire()).
+  virtual void run_activation() noexcept = 0;
+
+  // Claims a worker slot; false when `concurrency` are alive.
+  bool try_claim() noexcept;
+
+  run_state& run_;
+  std::atomic<std::size_t> active_{0};
+  std::size_t concurrency_;
+  std::size_t graph_node_ = 0;
+
+  friend class run_state;
+};
+
+// Records a failure or a cancellation and wakes everything; joins all workers. Non-template
+// code lives in lib/run.cpp.
+class run_state {
+ public:
+  run_state();
+  run_state(const run_state&) = delete;
+  run_state& operator=(const run_state&) = delete;
+  ~run_state();  // stops the run if it is still going and joins every worker
+
+  // ---- building (single-threaded, before start) ----
+  template <class Node, class... Args>
+  Node& make(Args&&... args) {
+    auto owned = std::make_unique<Node>(std::forward<Args>(args)...);
+    Node& ref = *owned;
+    nodes_.push_back(std::move(owned));
+    return ref;
+  }
+  // Registers a stage's workers on the flow graph; `workers` is the most threads it may block.
+  void add_target(activation_target& target, std::size_t workers);
+  // A stage started when the run starts, with `count` activations (producers, join workers).
+  void add_starter(activation_target& target, std::size_t count);
+  // The counters of the task at 1-based `position`.
+  stage_counters& counters(std::size_t position, std::string name);
+
+  // ---- running ----
+  void start();                              // spawns the starters; idempotent
+  bool started() const noexcept { return started_; }
+  void spawn(activation_target& target);     // one more activation of `target`
+  bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  void fail(std::exception_ptr error) noexcept;  // first error wins; stops the run
+  void cancel() noexcept;                     // stops the run without an error
+  void join() noexcept;                       // waits for every activation to return
+  void shutdown() noexcept;                   // cancel() and join() unless already joined
+  std::exception_ptr error() const noexcept;  // valid after join()
+  std::stop_token stop_token() const noexcept { return stop_.get_token(); }
+  std::vector<task_stats> stats() const;
+
+ private:
+  struct engine;  // the TBB arena, flow graph and nodes (lib/run.cpp)
+  void stop() noexcept;
+  void activation_done() noexcept;
+  friend class activation_target;
+
+  std::vector<std::unique_ptr<node>> nodes_;
+  std::vector<std::unique_ptr<stage_counters>> counters_;  // by position - 1
+  std::vector<activation_target*> targets_;
+  std::vector<std::pair<activation_target*, std::size_t>> starters_;
+  std::size_t demand_ = 0;  // threads the stages may block at once
+  bool started_ = false;
+  bool joined_ = false;
+  std::unique_ptr<engine> engine_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> failed_{false};
+  std::exception_ptr error_{};  // written once, by the first fail(), before stopping_ is set
+  std::stop_source stop_{};
+
+  mutable absl::Mutex live_mu_;
+  std::size_t live_ ABSL_GUARDED_BY(live_mu_) = 0;  // activations spawned and not yet returned
+};
+
+}  // namespace detail
+}  // namespace sluice

@@ -1,0 +1,83 @@
+// Internal: what every task runtime shares — its resolved options, its counters, and how a
+// failed call becomes an on_error call or the run's error.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <string>
+#include <utility>
+
+#include <sluice/detail/channel.hpp>
+#include <sluice/detail/invoke.hpp>
+#include <sluice/detail/run.hpp>
+#include <sluice/errors.hpp>
+
+namespace sluice::detail {
+
+// A task's options as one run uses them: defaults filled in and checked.
+struct task_config {
+  std::string name;           // "task#<position>" unless the user named it
+  std::size_t position = 0;   // 1-based
+  std::size_t concurrency = 1;
+  std::size_t capacity = 0;   // of the task's output queue
+  bool ordered = false;
+  std::function<void(const failure&)> on_error;
+  bool in_zip = false;        // dropped items leave a tombstone for the zip
+};
+
+// Builds a task_config, throwing std::invalid_argument naming the task when an option is
+// out of range (lib/options.cpp).
+task_config resolve_task(std::size_t position, const std::string& name, std::size_t concurrency,
+                         std::size_t capacity, bool ordered,
+                         std::function<void(const failure&)> on_error, bool producer,
+                         bool join);
+
+// The batch a worker takes from its queue at once, for an item of `size` bytes: large enough
+// to amortise the queue's atomics, small enough to keep a worker's stack frame modest.
+constexpr std::size_t batch_limit(std::size_t size) {
+  return std::clamp<std::size_t>(4096 / (size == 0 ? 1 : size), 1, 32);
+}
+
+// A call slower than this is not worth batching: a worker of a concurrent task then takes one
+// item at a time, so that idle workers get the others.
+inline constexpr std::chrono::nanoseconds kBatchWorthy{5'000};
+
+// Reports a failed call: on_error when set (the item is dropped; a handler that throws stops
+// the run), otherwise the run fails with the error.
+template <class In>
+void report_failure(run_state& run, const task_config& config, stage_counters& counters,
+                    std::uint64_t sequence, std::exception_ptr error, const In* input) {
+  counters.failed.fetch_add(1, std::memory_order_relaxed);
+  if (!config.on_error) {
+    run.fail(std::move(error));
+    return;
+  }
+  try {
+    config.on_error(make_failure(config.name, sequence, std::move(error), input));
+  } catch (...) {
+    run.fail(std::current_exception());
+  }
+}
+
+// Measures a stretch of work for task_stats::busy.
+class busy_timer {
+ public:
+  explicit busy_timer(stage_counters& counters)
+      : counters_(counters), start_(std::chrono::steady_clock::now()) {}
+  std::chrono::nanoseconds stop() {
+    const auto spent = std::chrono::steady_clock::now() - start_;
+    counters_.busy_ns.fetch_add(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count(),
+        std::memory_order_relaxed);
+    return spent;
+  }
+
+ private:
+  stage_counters& counters_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace sluice::detail

@@ -1,0 +1,121 @@
+// This header defines sluice::generator<T>, a coroutine that yields a lazy sequence of T.
+//
+// Example:
+//   sluice::generator<int> numbers(int limit) { for (int i = 0; i < limit; ++i) co_yield i; }
+//   for (int x : numbers(3)) ...;   // 0, 1, 2
+//
+// A generator is a move-only std::ranges::input_range. Work runs inside begin() and ++, on the
+// thread that iterates; an exception thrown by the body propagates out of begin() or ++.
+// Thread safety: one generator is iterated by one thread at a time.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <iterator>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace sluice {
+
+template <class T>
+class generator {
+ public:
+  using value_type = std::remove_cvref_t<T>;
+
+  struct promise_type {
+    value_type* current_ = nullptr;
+    std::exception_ptr error_{};
+
+    generator get_return_object() noexcept {
+      return generator{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    // The yielded value lives in the coroutine frame until the next resumption, so the
+    // iterator hands out a reference to it and the consumer may move from it.
+    std::suspend_always yield_value(value_type& value) noexcept {
+      current_ = std::addressof(value);
+      return {};
+    }
+    std::suspend_always yield_value(value_type&& value) noexcept {
+      current_ = std::addressof(value);
+      return {};
+    }
+    template <class U>
+      requires(!std::is_same_v<std::remove_cvref_t<U>, value_type> &&
+               std::is_constructible_v<value_type, U &&>)
+    auto yield_value(U&& value) {
+      // The converted value is kept inside the awaiter, which lives in the frame while
+      // suspended.
+      struct holder {
+        value_type value;
+        promise_type* promise;
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<>) noexcept { promise->current_ = &value; }
+        void await_resume() const noexcept {}
+      };
+      return holder{value_type(std::forward<U>(value)), this};
+    }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { error_ = std::current_exception(); }
+    template <class U>
+    std::suspend_never await_transform(U&&) = delete;  // generators do not co_await
+  };
+
+  class iterator {
+   public:
+    using value_type = generator::value_type;
+    using difference_type = std::ptrdiff_t;
+
+    iterator() = default;
+    value_type& operator*() const noexcept { return *handle_.promise().current_; }
+    iterator& operator++() {
+      advance(handle_);
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+      return !it.handle_ || it.handle_.done();
+    }
+
+   private:
+    friend class generator;
+    explicit iterator(std::coroutine_handle<promise_type> h) : handle_(h) {}
+    std::coroutine_handle<promise_type> handle_{};
+  };
+
+  generator(generator&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  generator& operator=(generator&& other) noexcept {
+    if (this != &other) {
+      destroy();
+      handle_ = std::exchange(other.handle_, {});
+    }
+    return *this;
+  }
+  generator(const generator&) = delete;
+  generator& operator=(const generator&) = delete;
+  ~generator() { destroy(); }
+
+  // Runs the body to its first co_yield. Call once.
+  iterator begin() {
+    advance(handle_);
+    return iterator{handle_};
+  }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+ private:
+  explicit generator(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+  static void advance(std::coroutine_handle<promise_type> h) {
+    if (!h || h.done()) return;
+    h.resume();
+    if (h.promise().error_) std::rethrow_exception(std::exchange(h.promise().error_, {}));
+  }
+  void destroy() noexcept {
+    if (handle_) handle_.destroy();
+  }
+  std::coroutine_handle<promise_type> handle_{};
+};
+
+}  // namespace sluice

@@ -1,0 +1,177 @@
+// This header defines sluice::pipeline, a chain (or DAG) of stages, and sluice::runnable, a
+// pipeline with a sink at its end; and the operators that build them: `a | b` and `p > sink`.
+//
+// Example:
+//   auto run = sluice::task(numbers, sluice::branch)
+//            | sluice::task(slow_double, {.concurrency = 20})
+//            > sum;
+//   int total = run(20);
+//
+// A pipeline is an immutable recipe: copying it is cheap (the stages are shared), and it may
+// be run many times, also from several threads at once; each run has its own queues and
+// workers. `p(args...)` calls the first task (the producer) with args... and returns a lazy
+// sluice::stream of the last stage's outputs; `(p > sink)(args...)` returns sink(stream).
+// Types are checked when p(args...) is instantiated: a stage that cannot take what the stage
+// before it produces fails to compile with a sentence naming its position ("task #2 ...").
+// Exceptions: p(args...) throws std::invalid_argument naming the task when an option is out of
+//   range (concurrency 0, a producer with concurrency > 1 or sluice::join).
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <sluice/detail/chain.hpp>
+#include <sluice/detail/invoke.hpp>
+#include <sluice/stream.hpp>
+
+namespace sluice {
+
+template <class... Stages>
+class pipeline;
+template <class Pipeline, class Sink>
+class runnable;
+
+namespace detail {
+template <class T>
+inline constexpr bool is_pipeline_v = false;
+template <class... S>
+inline constexpr bool is_pipeline_v<pipeline<S...>> = true;
+template <class T>
+inline constexpr bool is_runnable_v = false;
+template <class P, class S>
+inline constexpr bool is_runnable_v<runnable<P, S>> = true;
+
+// What may stand after `>`: a function, a function pointer or a function object.
+template <class Sink>
+concept sink_like = !is_pipeline_v<std::remove_cvref_t<Sink>> &&
+                    (std::is_class_v<std::remove_cvref_t<Sink>> ||
+                     std::is_function_v<std::remove_reference_t<Sink>> ||
+                     std::is_pointer_v<std::remove_cvref_t<Sink>>);
+
+template <class First, class... Rest>
+struct first_of {
+  using type = First;
+};
+}  // namespace detail
+
+template <class... Stages>
+class pipeline {
+  static_assert(sizeof...(Stages) > 0);
+  using stages_type = std::tuple<Stages...>;
+  using first_stage = typename detail::first_of<Stages...>::type;
+
+  template <class... Args>
+  using produced_t = typename first_stage::template producer_typing<std::decay_t<Args>...>::type;
+  template <class... Args>
+  using output_t = typename detail::chain_after_first<produced_t<Args...>,
+                                                      1 + first_stage::positions, Stages...>::type;
+
+ public:
+  explicit pipeline(stages_type stages)
+      : stages_(std::make_shared<const stages_type>(std::move(stages))) {}
+
+  // Runs the pipeline: the producer is called with args... (decayed copies, kept by the run).
+  // Work starts on the stream's first pull.
+  template <class... Args>
+  [[nodiscard]] auto operator()(Args&&... args) const;
+
+  // `a.pipe(b)` is `a | b`; `a.consume(s)` is `a > s`.
+  template <class... Other>
+  pipeline<Stages..., Other...> pipe(const pipeline<Other...>& next) const {
+    return pipeline<Stages..., Other...>(std::tuple_cat(*stages_, next.stages()));
+  }
+  template <class P, class Sink>
+  auto pipe(const runnable<P, Sink>& next) const {
+    return pipe(next.source()).consume(next.sink());
+  }
+  template <detail::sink_like Sink>
+  runnable<pipeline, std::decay_t<Sink>> consume(Sink&& sink) const {
+    return runnable<pipeline, std::decay_t<Sink>>(*this, std::forward<Sink>(sink));
+  }
+
+  template <class Next>
+    requires(detail::is_pipeline_v<Next> || detail::is_runnable_v<Next>)
+  friend auto operator|(const pipeline& lhs, const Next& rhs) {
+    return lhs.pipe(rhs);
+  }
+  // `>` binds tighter than `|`, so `a | b > s` is `a | (b > s)`: the runnable overload of
+  // pipe() makes it the same as `(a | b) > s`.
+  template <detail::sink_like Sink>
+  friend auto operator>(const pipeline& lhs, Sink&& sink) {
+    return lhs.consume(std::forward<Sink>(sink));
+  }
+
+  // Internal: the stages, shared by every copy of this pipeline.
+  const stages_type& stages() const noexcept { return *stages_; }
+  const std::shared_ptr<const stages_type>& shared_stages() const noexcept { return stages_; }
+
+  static constexpr std::size_t positions = (std::size_t{0} + ... + Stages::positions);
+
+ private:
+  std::shared_ptr<const stages_type> stages_;
+};
+
+template <class... Stages>
+template <class... Args>
+auto pipeline<Stages...>::operator()(Args&&... args) const {
+  static_assert(first_stage::can_produce,
+                "sluice: a pipeline must start with a task, its producer; fan_out, route, zip "
+                "and batch need a stage before them");
+  using produced = produced_t<Args...>;
+  using out = output_t<Args...>;
+  if constexpr (std::is_same_v<out, detail::invalid>) {
+    return stream<out>(detail::no_run);  // a static_assert above has already failed
+  } else {
+    auto run = std::make_shared<detail::run_holder<stages_type>>(stages_);
+    detail::build_ctx ctx{*run};
+    const stages_type& stages = *stages_;
+    auto& last = run->template make<detail::channel<out>>(*run, detail::last_capacity(stages),
+                                                          nullptr);
+    detail::port<produced>& first_input = detail::build_chain<1, 1 + first_stage::positions,
+                                                              produced>(
+        stages, ctx, std::get<0>(stages).out_capacity(), last);
+    std::get<0>(stages).build_producer(
+        ctx, first_input, std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
+    return stream<out>(std::move(run), last);
+  }
+}
+
+// A pipeline with a sink: calling it runs the pipeline and returns what the sink returns.
+//
+// Example:
+//   auto total = (sluice::task(numbers, sluice::branch) > sluice::reduce(0, std::plus<>{}))(10);
+// Thread safety: may be called from several threads at once; each call copies the sink, so a
+//   sink with state starts fresh every run.
+// Exceptions: the run's first error, or whatever the sink throws.
+template <class Pipeline, class Sink>
+class runnable {
+ public:
+  runnable(Pipeline source, Sink sink) : source_(std::move(source)), sink_(std::move(sink)) {}
+
+  template <class... Args>
+  decltype(auto) operator()(Args&&... args) const {
+    auto outputs = source_(std::forward<Args>(args)...);
+    using T = typename decltype(outputs)::value_type;
+    static_assert(std::is_same_v<T, detail::invalid> || std::is_invocable_v<Sink&, stream<T>&>,
+                  "sluice: the sink cannot take the stream this pipeline produces; it must be "
+                  "callable as sink(sluice::stream<T>&) where T is the last task's output");
+    if constexpr (!std::is_same_v<T, detail::invalid>) {
+      Sink sink = sink_;
+      return std::invoke(sink, outputs);
+    }
+  }
+
+  const Pipeline& source() const noexcept { return source_; }
+  const Sink& sink() const noexcept { return sink_; }
+
+ private:
+  Pipeline source_;
+  Sink sink_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,25 @@
+// This header defines sluice::task_stats, one task's counters in a live snapshot of a run
+// (see stream::stats()).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sluice {
+
+// Counters of one task of a running pipeline. A snapshot is taken with relaxed reads while the
+// run goes on, so counters of different tasks may be a few items apart.
+struct task_stats {
+  std::string name{};
+  std::uint64_t items_in = 0;       // items the task took from its input queue
+  std::uint64_t items_out = 0;      // items it emitted downstream
+  std::uint64_t failed = 0;         // items whose call failed (dropped by on_error, or fatal)
+  std::uint64_t retried = 0;        // attempts that were retried
+  std::size_t in_flight = 0;        // calls running now
+  std::size_t queued = 0;           // items waiting in the task's input queue
+  std::chrono::nanoseconds busy{};  // time spent inside the task's calls
+};
+
+}  // namespace sluice

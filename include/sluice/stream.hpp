@@ -1,0 +1,144 @@
+// This header defines sluice::stream<T>, the outputs of one run of a pipeline, pulled lazily.
+//
+// Example:
+//   sluice::stream<int> s = pipeline(20);
+//   for (int x : s) use(x);               // or: while (auto x = s.next()) use(*x);
+//
+// A stream is move-only and a std::ranges::input_range. The run starts on the first pull.
+// Exceptions: the first exception thrown anywhere in the run (producer, task, generator) is
+//   rethrown from the pull that notices it, as the same object with its original type, after
+//   every worker has stopped.
+// Cancellation: cancel() (from any thread) or destroying an unfinished stream stops the run: no
+//   new call starts, blocked workers wake, and the destructor returns once every worker has
+//   returned. Calls already running are not interrupted, but a callable that takes a trailing
+//   std::stop_token sees a stop request.
+// Thread safety: one thread pulls; stats() and cancel() may be called from any thread.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <sluice/detail/channel.hpp>
+#include <sluice/detail/run.hpp>
+#include <sluice/stats.hpp>
+
+namespace sluice {
+namespace detail {
+struct no_run_t {};
+inline constexpr no_run_t no_run{};
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] stream {
+ public:
+  using value_type = T;
+
+  class iterator {
+   public:
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+
+    iterator() = default;
+    T& operator*() const { return *stream_->current_; }
+    iterator& operator++() {
+      stream_->current_ = stream_->next();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+      return it.at_end();
+    }
+
+   private:
+    friend class stream;
+    explicit iterator(stream* s) : stream_(s) {}
+    bool at_end() const noexcept { return stream_ == nullptr || !stream_->current_.has_value(); }
+    stream* stream_ = nullptr;
+  };
+
+  stream(stream&& other) noexcept
+      : run_(std::move(other.run_)),
+        source_(std::exchange(other.source_, nullptr)),
+        taken_(std::exchange(other.taken_, nullptr)),
+        current_(std::move(other.current_)),
+        finished_(std::exchange(other.finished_, true)) {}
+  stream& operator=(stream&& other) noexcept {
+    if (this != &other) {
+      shut();
+      run_ = std::move(other.run_);
+      source_ = std::exchange(other.source_, nullptr);
+      taken_ = std::exchange(other.taken_, nullptr);
+      current_ = std::move(other.current_);
+      finished_ = std::exchange(other.finished_, true);
+    }
+    return *this;
+  }
+  stream(const stream&) = delete;
+  stream& operator=(const stream&) = delete;
+  ~stream() { shut(); }
+
+  // The next output, or std::nullopt once the run has finished (or was cancelled).
+  // Exceptions: rethrows the run's first error, once every worker has stopped.
+  std::optional<T> next() {
+    if (finished_ || source_ == nullptr) return std::nullopt;
+    if (run_ && !run_->started()) run_->start();
+    detail::envelope<T> item;
+    while (source_->pop(item)) {
+      if (!item.value) continue;  // a tombstone: nothing to hand out
+      if (taken_ != nullptr) taken_->items_in.fetch_add(1, std::memory_order_relaxed);
+      return std::move(item.value);
+    }
+    finished_ = true;
+    if (run_) {
+      run_->join();
+      if (auto error = run_->error()) std::rethrow_exception(error);
+    }
+    return std::nullopt;
+  }
+
+  // Pulls the first output. Call once.
+  iterator begin() {
+    current_ = next();
+    return iterator{this};
+  }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  // Stops the run without an error; the pulls that follow return std::nullopt.
+  // Thread safety: may be called from any thread, also while another thread pulls.
+  void cancel() noexcept {
+    if (run_) run_->cancel();
+  }
+
+  // One task_stats per task, producer first, in pipeline order. Cheap: relaxed reads of
+  // counters; safe to call from another thread while the run goes on. Empty for the stream a
+  // sluice::join task receives.
+  std::vector<task_stats> stats() const { return run_ ? run_->stats() : std::vector<task_stats>{}; }
+
+  // Internal: the stream of a run (owning) or the view a join task reads (run == nullptr).
+  stream(std::shared_ptr<detail::run_state> run, detail::channel<T>& source,
+         detail::stage_counters* taken = nullptr)
+      : run_(std::move(run)), source_(&source), taken_(taken) {}
+  // Internal: a stream with nothing in it.
+  explicit stream(detail::no_run_t) noexcept : finished_(true) {}
+
+ private:
+  void shut() noexcept {
+    if (run_ && run_->started() && !finished_) {
+      run_->cancel();
+      run_->join();
+    }
+    finished_ = true;
+  }
+
+  std::shared_ptr<detail::run_state> run_;
+  detail::channel<T>* source_ = nullptr;
+  detail::stage_counters* taken_ = nullptr;
+  std::optional<T> current_{};
+  bool finished_ = false;
+};
+
+}  // namespace sluice

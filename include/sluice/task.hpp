@@ -1,0 +1,197 @@
+// This header defines sluice::task, the options of a task, and the flags that change what a
+// task's callable receives or returns.
+//
+// Example:
+//   auto p = sluice::task(read_rows, sluice::branch)            // each row flows on alone
+//          | sluice::task(parse, {.concurrency = 8, .ordered = true})
+//          | sluice::task(running_total, sluice::join);          // pulls the whole upstream
+//
+// A task's callable may be a function, a lambda (generic ones too), a function object, a
+// std::function, or a pipeline (run once per item: without sluice::branch it passes on a
+// std::vector of the inner run's outputs, with sluice::branch they flow on one by one). It is
+// called from several worker threads at once when concurrency > 1, so it must be callable as
+// const. A callable that takes a trailing std::stop_token gets one that is stopped when the run
+// is cancelled or fails.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <sluice/detail/chain.hpp>
+#include <sluice/detail/diagnostics.hpp>
+#include <sluice/detail/invoke.hpp>
+#include <sluice/detail/stage.hpp>
+#include <sluice/detail/task_runtime.hpp>
+#include <sluice/errors.hpp>
+#include <sluice/pipeline.hpp>
+#include <sluice/stream.hpp>
+
+namespace sluice {
+
+// The bound of a task's output queue when task_options::capacity is 0. There is no unbounded
+// mode. See docs/architecture.md for how far a producer can get ahead of its sink.
+inline constexpr std::size_t default_capacity = 1024;
+
+// Compile-time flags: they change the types a task takes or gives, so they are tags, combined
+// with `|`.
+template <unsigned Bits>
+struct task_flags {
+  static constexpr unsigned bits = Bits;
+  template <unsigned Other>
+  friend constexpr task_flags<Bits | Other> operator|(task_flags, task_flags<Other>) noexcept {
+    return {};
+  }
+};
+
+// The callable returns a range (a std::vector, a sluice::generator, any input range); each
+// element flows on as its own item.
+inline constexpr task_flags<1> branch{};
+// The callable receives the whole upstream as sluice::stream<In>& and pulls from it; with
+// concurrency > 1 the workers share the upstream.
+inline constexpr task_flags<2> join{};
+// The callable runs in worker processes (not provided by this version yet).
+inline constexpr task_flags<4> process{};
+
+// A task's runtime options, used with designated initializers:
+//   sluice::task(fetch, {.name = "fetch", .concurrency = 20, .on_error = sluice::skip})
+struct task_options {
+  std::string name{};            // "" -> "task#<position>"; shown in errors and stats
+  std::size_t concurrency = 1;   // calls of the callable in flight at once; 0 is rejected
+  std::size_t capacity = 0;      // bound of this task's output queue; 0 -> default_capacity
+  bool ordered = false;          // emit outputs in input order even when concurrency > 1
+  // (retry, rate, cache and timeout take their place here with the resilience options.)
+  std::function<void(const failure&)> on_error{};  // empty -> the first error stops the run
+};
+
+namespace detail {
+
+// A task as a stage of a pipeline.
+template <class Fn, unsigned Bits>
+struct task_stage {
+  Fn fn;
+  task_options options;
+
+  static constexpr std::size_t positions = 1;
+  static constexpr bool can_produce = true;
+  static constexpr bool is_branch = (Bits & branch.bits) != 0;
+  static constexpr bool is_join = (Bits & join.bits) != 0;
+  static constexpr bool is_process = (Bits & process.bits) != 0;
+  static constexpr bool one_to_one = !is_branch && !is_join;  // what zip branches need
+
+  // What the callable returns for input In (through a stream for a join).
+  template <class In>
+  using call_t = std::conditional_t<is_join, call_result_t<Fn, stream<In>&>, call_result_t<Fn, In&&>>;
+
+  // The item type after a call that returned R, checking the branch and void rules.
+  template <class R, std::size_t Pos>
+  struct result_typing {
+    static constexpr bool callable = !std::is_same_v<R, invalid>;
+    static constexpr bool not_void = check_not_void<Pos, !callable || !std::is_void_v<R>>();
+    static constexpr bool ranged =
+        check_branch_range<Pos, !is_branch || !callable || std::is_void_v<R> ||
+                                    !std::is_same_v<element_t<R>, invalid>>();
+    using item = std::conditional_t<is_branch, element_t<R>, std::remove_cvref_t<R>>;
+    using type = std::conditional_t<callable && not_void && ranged, item, invalid>;
+  };
+
+  template <class In, std::size_t Pos>
+  struct typing {
+    static constexpr bool upstream_ok = !std::is_same_v<In, invalid>;
+    static constexpr bool local = check_not_process<Pos, !is_process || !upstream_ok>();
+    using called = std::conditional_t<upstream_ok, call_t<In>, invalid>;
+    static constexpr bool accepted =
+        is_join ? check_join_signature<Pos, !upstream_ok || !std::is_same_v<called, invalid>>()
+                : check_accepts_input<Pos, !upstream_ok || !std::is_same_v<called, invalid>>();
+    using type = std::conditional_t<upstream_ok && local && accepted,
+                                    typename result_typing<called, Pos>::type, invalid>;
+  };
+
+  template <class... Args>
+  struct producer_typing {
+    using called = call_result_t<Fn, Args&&...>;
+    static constexpr bool local = check_not_process<1, !is_process>();
+    static constexpr bool callable =
+        is_join || check_producer_args<1, !std::is_same_v<called, invalid>>();
+    using type = std::conditional_t<local && callable && !is_join,
+                                    typename result_typing<called, 1>::type, invalid>;
+  };
+
+  std::size_t out_capacity() const noexcept {
+    return options.capacity == 0 ? default_capacity : options.capacity;
+  }
+
+  task_config config(std::size_t position, bool producer, const build_ctx& ctx) const {
+    task_config c = resolve_task(position, options.name, options.concurrency, options.capacity,
+                                 options.ordered, options.on_error, producer, is_join);
+    c.in_zip = ctx.in_zip;
+    return c;
+  }
+
+  template <class In, std::size_t Pos, class Out>
+  port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
+    if constexpr (is_join) {
+      return ctx.run.template make<join_runtime<Fn, In, Out, is_branch>>(
+                        ctx.run, fn, config(Pos, false, ctx), in_capacity, out)
+          .input();
+    } else {
+      return ctx.run.template make<task_runtime<Fn, In, Out, is_branch>>(
+                        ctx.run, fn, config(Pos, false, ctx), in_capacity, out)
+          .input();
+    }
+  }
+
+  template <class Out, class... Args>
+  void build_producer(build_ctx& ctx, port<Out>& out, std::tuple<Args...> args) const {
+    task_config c = config(1, true, ctx);  // throws for a join or concurrency > 1
+    if constexpr (!is_join) {
+      ctx.run.template make<producer_runtime<Fn, Out, is_branch, Args...>>(
+          ctx.run, fn, std::move(c), out, std::move(args));
+    }
+  }
+};
+
+// A pipeline used as a task without sluice::branch: each item runs it once and passes on a
+// std::vector of its outputs.
+template <class Pipeline>
+struct collect_runs {
+  Pipeline inner;
+  template <class... Args>
+  auto operator()(Args&&... args) const {
+    auto outputs = inner(std::forward<Args>(args)...);
+    std::vector<typename decltype(outputs)::value_type> all;
+    while (auto item = outputs.next()) all.push_back(std::move(*item));
+    return all;
+  }
+};
+
+template <class Fn, unsigned Bits>
+auto make_task(Fn&& fn, task_options options) {
+  using F = std::decay_t<Fn>;
+  if constexpr (is_pipeline_v<F> && (Bits & branch.bits) == 0) {
+    using stage = task_stage<collect_runs<F>, Bits>;
+    return pipeline<stage>(std::tuple<stage>(
+        stage{collect_runs<F>{std::forward<Fn>(fn)}, std::move(options)}));
+  } else {
+    using stage = task_stage<F, Bits>;
+    return pipeline<stage>(std::tuple<stage>(stage{std::forward<Fn>(fn), std::move(options)}));
+  }
+}
+
+}  // namespace detail
+
+// A one-task pipeline; see the header comment.
+template <class Fn>
+auto task(Fn&& fn, task_options options = {}) {
+  return detail::make_task<Fn, 0>(std::forward<Fn>(fn), std::move(options));
+}
+template <class Fn, unsigned Bits>
+auto task(Fn&& fn, task_flags<Bits>, task_options options = {}) {
+  return detail::make_task<Fn, Bits>(std::forward<Fn>(fn), std::move(options));
+}
+
+}  // namespace sluice

@@ -1,0 +1,40 @@
+// Checks a task's options when a run is built; every message names the task.
+#include <sluice/detail/stage.hpp>
+#include <sluice/task.hpp>
+
+#include <stdexcept>
+
+namespace sluice::detail {
+
+task_config resolve_task(std::size_t position, const std::string& name, std::size_t concurrency,
+                         std::size_t capacity, bool ordered,
+                         std::function<void(const failure&)> on_error, bool producer,
+                         bool join) {
+  task_config config;
+  config.position = position;
+  const std::string numbered = "task#" + std::to_string(position);
+  config.name = name.empty() ? numbered : name;
+  const std::string who = name.empty() ? numbered : "'" + name + "' (" + numbered + ")";
+  if (concurrency == 0) {
+    throw std::invalid_argument("sluice: task " + who +
+                                " has concurrency 0; concurrency must be at least 1");
+  }
+  if (producer && join) {
+    throw std::invalid_argument("sluice: task " + who +
+                                " is the producer and is marked sluice::join; the first task "
+                                "of a pipeline has no upstream to join");
+  }
+  if (producer && concurrency > 1) {
+    throw std::invalid_argument("sluice: task " + who + " is the producer and has concurrency " +
+                                std::to_string(concurrency) +
+                                "; the first task of a pipeline runs once per run, so its "
+                                "concurrency must be 1");
+  }
+  config.concurrency = concurrency;
+  config.capacity = capacity == 0 ? default_capacity : capacity;
+  config.ordered = ordered && concurrency > 1;
+  config.on_error = std::move(on_error);
+  return config;
+}
+
+}  // namespace sluice::detail

@@ -1,0 +1,177 @@
+// How a run executes on oneTBB: one task_arena sized to the threads the run's stages may block,
+// one flow graph inside it, and one function_node per stage whose messages are activations.
+#include <sluice/detail/run.hpp>
+
+#include <oneapi/tbb/flow_graph.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+
+#include "thread_budget.hpp"
+
+namespace sluice::detail {
+
+struct run_state::engine {
+  explicit engine(std::size_t threads)
+      : arena(static_cast<int>(threads) + 1, /*reserved_for_masters=*/1) {
+    arena.execute([&] { graph.emplace(); });
+  }
+  ~engine() {
+    nodes.clear();
+    graph.reset();
+  }
+  tbb::task_arena arena;
+  std::optional<tbb::flow::graph> graph;
+  std::deque<tbb::flow::function_node<tbb::flow::continue_msg>> nodes;
+};
+
+// ---- activation_target ----
+
+activation_target::activation_target(run_state& run, std::size_t concurrency)
+    : run_(run), concurrency_(concurrency) {}
+
+bool activation_target::try_claim() noexcept {
+  std::size_t alive = active_.load(std::memory_order_relaxed);
+  while (alive < concurrency_) {
+    // acq_rel: the new activation must see everything the notifier published before it.
+    if (active_.compare_exchange_weak(alive, alive + 1, std::memory_order_acq_rel)) return true;
+  }
+  return false;
+}
+
+void activation_target::notify() noexcept {
+  // The caller made an item visible and issued a seq_cst fence; a worker that is retiring
+  // decrements active_ and then fences before its last look at the queue, so either it sees
+  // the item or this load sees its decrement.
+  if (active_.load(std::memory_order_seq_cst) >= concurrency_) return;
+  if (try_claim()) run_.spawn(*this);
+}
+
+void activation_target::execute() noexcept {
+  // The acquire load pairs with the claim that spawned this activation: it makes the stage's
+  // state visible to this thread in a way ThreadSanitizer can see (TBB's own synchronisation
+  // is inside a library it does not instrument).
+  (void)active_.load(std::memory_order_acquire);
+  run_activation();
+  run_.activation_done();
+}
+
+// ---- run_state ----
+
+run_state::run_state() = default;
+
+run_state::~run_state() {
+  shutdown();
+  engine_.reset();
+  if (demand_ != 0 && started_) release_threads(demand_);
+}
+
+void run_state::add_target(activation_target& target, std::size_t workers) {
+  target.graph_node_ = targets_.size();
+  targets_.push_back(&target);
+  demand_ += workers;
+}
+
+void run_state::add_starter(activation_target& target, std::size_t count) {
+  starters_.emplace_back(&target, count);
+}
+
+stage_counters& run_state::counters(std::size_t position, std::string name) {
+  if (counters_.size() < position) counters_.resize(position);
+  auto& slot = counters_[position - 1];
+  slot = std::make_unique<stage_counters>();
+  slot->name = std::move(name);
+  return *slot;
+}
+
+void run_state::start() {
+  if (started_) return;
+  started_ = true;
+  reserve_threads(demand_);
+  engine_ = std::make_unique<engine>(std::max<std::size_t>(demand_, 1));
+  engine_->arena.execute([&] {
+    for (activation_target* target : targets_) {
+      engine_->nodes.emplace_back(*engine_->graph, tbb::flow::unlimited,
+                                  [target](tbb::flow::continue_msg) { target->execute(); });
+    }
+  });
+  for (auto [target, count] : starters_) {
+    for (std::size_t i = 0; i < count; ++i) {
+      target->active_.fetch_add(1, std::memory_order_acq_rel);
+      spawn(*target);
+    }
+  }
+}
+
+void run_state::spawn(activation_target& target) {
+  {
+    absl::MutexLock lock(&live_mu_);
+    ++live_;
+  }
+  engine_->nodes[target.graph_node_].try_put(tbb::flow::continue_msg{});
+}
+
+void run_state::activation_done() noexcept {
+  absl::MutexLock lock(&live_mu_);
+  --live_;
+}
+
+void run_state::fail(std::exception_ptr error) noexcept {
+  if (!failed_.exchange(true, std::memory_order_acq_rel)) error_ = std::move(error);
+  stop();
+}
+
+void run_state::cancel() noexcept { stop(); }
+
+void run_state::stop() noexcept {
+  if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
+  stop_.request_stop();
+  for (auto& n : nodes_) n->wake();
+}
+
+void run_state::shutdown() noexcept {
+  if (started_ && !joined_) {
+    cancel();
+    join();
+  }
+}
+
+void run_state::join() noexcept {
+  if (!started_ || joined_) return;
+  {
+    absl::MutexLock lock(&live_mu_);
+    live_mu_.Await(absl::Condition(
+        +[](std::size_t* live) { return *live == 0; }, &live_));
+  }
+  // Every activation has returned from our code; let TBB finish its own bookkeeping.
+  engine_->arena.execute([&] { engine_->graph->wait_for_all(); });
+  joined_ = true;
+}
+
+std::exception_ptr run_state::error() const noexcept {
+  return failed_.load(std::memory_order_acquire) ? error_ : nullptr;
+}
+
+std::vector<task_stats> run_state::stats() const {
+  std::vector<task_stats> out;
+  out.reserve(counters_.size());
+  for (const auto& c : counters_) {
+    task_stats s;
+    if (c) {
+      s.name = c->name;
+      s.items_in = c->items_in.load(std::memory_order_relaxed);
+      s.items_out = c->items_out.load(std::memory_order_relaxed);
+      s.failed = c->failed.load(std::memory_order_relaxed);
+      s.retried = c->retried.load(std::memory_order_relaxed);
+      s.in_flight = c->in_flight.load(std::memory_order_relaxed);
+      s.busy = std::chrono::nanoseconds(c->busy_ns.load(std::memory_order_relaxed));
+      if (c->queued != nullptr) s.queued = c->queued(c->queue);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace sluice::detail
