@@ -53,6 +53,18 @@ concept sink_like = !is_pipeline_v<std::remove_cvref_t<Sink>> &&
                      std::is_function_v<std::remove_reference_t<Sink>> ||
                      std::is_pointer_v<std::remove_cvref_t<Sink>>);
 
+// The producer's output type; `invalid` when the first stage cannot produce (a static_assert
+// says so).
+template <class Stage, class... Args>
+struct produced_by {
+  using type = invalid;
+};
+template <class Stage, class... Args>
+  requires Stage::can_produce
+struct produced_by<Stage, Args...> {
+  using type = typename Stage::template producer_typing<Args...>::type;
+};
+
 template <class First, class... Rest>
 struct first_of {
   using type = First;
@@ -62,14 +74,13 @@ struct first_of {
 template <class... Stages>
 class pipeline {
   static_assert(sizeof...(Stages) > 0);
+
+ public:
   using stages_type = std::tuple<Stages...>;
+
+ private:
   using first_stage = typename detail::first_of<Stages...>::type;
 
-  template <class... Args>
-  using produced_t = typename first_stage::template producer_typing<std::decay_t<Args>...>::type;
-  template <class... Args>
-  using output_t = typename detail::chain_after_first<produced_t<Args...>,
-                                                      1 + first_stage::positions, Stages...>::type;
 
  public:
   explicit pipeline(stages_type stages)
@@ -122,8 +133,9 @@ auto pipeline<Stages...>::operator()(Args&&... args) const {
   static_assert(first_stage::can_produce,
                 "sluice: a pipeline must start with a task, its producer; fan_out, route, zip "
                 "and batch need a stage before them");
-  using produced = produced_t<Args...>;
-  using out = output_t<Args...>;
+  using produced = typename detail::produced_by<first_stage, std::decay_t<Args>...>::type;
+  using out = typename detail::chain_after_first<produced, 1 + first_stage::positions,
+                                                 Stages...>::type;
   if constexpr (std::is_same_v<out, detail::invalid>) {
     return stream<out>(detail::no_run);  // a static_assert above has already failed
   } else {

@@ -4,6 +4,7 @@
 #include <sluice/errors.hpp>
 #include <sluice/generator.hpp>
 #include <sluice/pipeline.hpp>
+#include <sluice/shapes.hpp>
 #include <sluice/sinks.hpp>
 #include <sluice/stats.hpp>
 #include <sluice/stream.hpp>

@@ -1,0 +1,338 @@
+// Internal: the runtimes of the DAG shapes. fan_out, route and zip are ports: an upstream
+// worker's push runs the dispatch on its own thread and lands in the branches' queues. Branch
+// outputs meet again in `out` (fan_out, route; through a merge_port when the types differ) or in
+// a zip_joiner. batch is a stage with one worker that blocks on its queue with a deadline.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <absl/base/thread_annotations.h>
+#include <absl/container/flat_hash_map.h>
+#include <absl/synchronization/mutex.h>
+
+#include <sluice/detail/channel.hpp>
+#include <sluice/detail/run.hpp>
+#include <sluice/detail/stage.hpp>
+
+namespace sluice::detail {
+
+// The type that fan_out and route emit: the branches' type when they agree, otherwise a
+// std::variant of the distinct types in branch order.
+template <class... Ts>
+struct type_list {};
+template <class List, class T>
+struct append_unique;
+template <class... Ts, class T>
+struct append_unique<type_list<Ts...>, T> {
+  using type = std::conditional_t<(std::is_same_v<T, Ts> || ...), type_list<Ts...>,
+                                  type_list<Ts..., T>>;
+};
+template <class List, class... Ts>
+struct unique_types {
+  using type = List;
+};
+template <class List, class T, class... Rest>
+struct unique_types<List, T, Rest...> {
+  using type = typename unique_types<typename append_unique<List, T>::type, Rest...>::type;
+};
+template <class List>
+struct merged_from;
+template <class T>
+struct merged_from<type_list<T>> {
+  using type = T;
+};
+template <class... Ts>
+struct merged_from<type_list<Ts...>> {
+  using type = std::variant<Ts...>;
+};
+template <class... Ts>
+using merged_t = std::conditional_t<(std::is_same_v<Ts, invalid> || ...), invalid,
+                                    typename merged_from<typename unique_types<type_list<>, Ts...>::type>::type>;
+
+// A branch whose output type differs from the merged type: converts on the way into `out`.
+template <class From, class To>
+class merge_port final : public port<From> {
+ public:
+  explicit merge_port(port<To>& out) : out_(out) {}
+  bool push(envelope<From>&& item) override {
+    if (!item.value) return out_.push(envelope<To>{std::nullopt, item.meta});
+    return out_.push(envelope<To>{To(std::in_place_type<From>, std::move(*item.value)), item.meta});
+  }
+  void add_producer(bool serial) override { out_.add_producer(serial); }
+  void producer_done() override { out_.producer_done(); }
+
+ private:
+  port<To>& out_;
+};
+
+// fan_out: every item to every branch (copies; the last branch gets the original).
+template <class In, std::size_t N>
+class fan_out_port final : public port<In> {
+ public:
+  std::array<port<In>*, N> branches{};
+
+  bool push(envelope<In>&& item) override {
+    bool wanted = false;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (gone_[i].load(std::memory_order_relaxed)) continue;
+      envelope<In> copy = i + 1 == N ? std::move(item) : item;
+      if (branches[i]->push(std::move(copy))) {
+        wanted = true;
+      } else {
+        gone_[i].store(true, std::memory_order_relaxed);
+      }
+    }
+    return wanted;
+  }
+  void add_producer(bool serial) override {
+    for (port<In>* b : branches) b->add_producer(serial);
+  }
+  void producer_done() override {
+    for (port<In>* b : branches) b->producer_done();
+  }
+
+ private:
+  std::array<std::atomic<bool>, N> gone_{};
+};
+
+// route: each item to the one branch its selector names.
+template <class In, class Selector, std::size_t N>
+class route_port final : public port<In> {
+ public:
+  route_port(run_state& run, const Selector& selector, std::string where)
+      : run_(run), selector_(selector), where_(std::move(where)) {}
+  std::array<port<In>*, N> branches{};
+
+  bool push(envelope<In>&& item) override {
+    std::size_t index = 0;
+    try {
+      const auto chosen = selector_(std::as_const(*item.value));
+      bool negative = false;
+      if constexpr (std::is_signed_v<decltype(chosen)>) negative = chosen < 0;
+      if (negative || static_cast<std::size_t>(chosen) >= N) {
+        throw std::out_of_range("sluice: the selector of " + where_ + " returned " +
+                                std::to_string(chosen) + ", but the route has " +
+                                std::to_string(N) + " branches (0 to " + std::to_string(N - 1) +
+                                ")");
+      }
+      index = static_cast<std::size_t>(chosen);
+    } catch (...) {
+      run_.fail(std::current_exception());
+      return false;
+    }
+    if (gone_[index].load(std::memory_order_relaxed)) return true;  // that branch stopped early
+    if (branches[index]->push(std::move(item))) return true;
+    gone_[index].store(true, std::memory_order_relaxed);
+    for (const auto& g : gone_) {
+      if (!g.load(std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+  void add_producer(bool serial) override {
+    for (port<In>* b : branches) b->add_producer(serial);
+  }
+  void producer_done() override {
+    for (port<In>* b : branches) b->producer_done();
+  }
+
+ private:
+  run_state& run_;
+  const Selector& selector_;
+  std::string where_;
+  std::array<std::atomic<bool>, N> gone_{};
+};
+
+// zip: collects the branches' results for one input (matched by tag) into a std::tuple and
+// emits it when the last one arrives. Memory: one entry per input inside the branches.
+template <class... Outs>
+class zip_joiner final : public node {
+  using tuple_type = std::tuple<Outs...>;
+  static constexpr std::size_t kBranches = sizeof...(Outs);
+
+  struct entry {
+    std::tuple<std::optional<Outs>...> parts{};
+    std::size_t arrived = 0;
+    bool dropped = false;
+    item_meta outer{};
+  };
+
+ public:
+  zip_joiner(port<tuple_type>& out, bool leave_tombstones)
+      : out_(out), leave_tombstones_(leave_tombstones) {
+    out_.add_producer(false);
+  }
+
+  template <std::size_t I>
+  class input final : public port<std::tuple_element_t<I, tuple_type>> {
+    using T = std::tuple_element_t<I, tuple_type>;
+
+   public:
+    explicit input(zip_joiner& joiner) : joiner_(joiner) {}
+    bool push(envelope<T>&& item) override { return joiner_.template arrive<I>(std::move(item)); }
+    void add_producer(bool) override { joiner_.producers_.fetch_add(1, std::memory_order_relaxed); }
+    void producer_done() override { joiner_.producer_done(); }
+
+   private:
+    zip_joiner& joiner_;
+  };
+
+  // Called by the dispatcher before the branches see the item.
+  std::uint64_t open(item_meta outer) {
+    const std::uint64_t tag = next_tag_.fetch_add(1, std::memory_order_relaxed);
+    absl::MutexLock lock(&mu_);
+    entries_[tag].outer = outer;
+    return tag;
+  }
+
+  port<tuple_type>& out() noexcept { return out_; }
+
+ private:
+  template <std::size_t I, class T>
+  bool arrive(envelope<T>&& item) {
+    entry done;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = entries_.find(item.meta.tag);
+      if (it == entries_.end()) return true;  // cannot happen: open() precedes every branch
+      entry& e = it->second;
+      if (item.value) {
+        std::get<I>(e.parts) = std::move(item.value);
+      } else {
+        e.dropped = true;
+      }
+      if (++e.arrived < kBranches) return true;
+      done = std::move(e);
+      entries_.erase(it);
+    }
+    if (done.dropped) {
+      return leave_tombstones_ ? out_.push(envelope<tuple_type>{std::nullopt, done.outer}) : true;
+    }
+    return out_.push(envelope<tuple_type>{
+        std::apply([](auto&... part) { return tuple_type(std::move(*part)...); }, done.parts),
+        done.outer});
+  }
+
+  void producer_done() {
+    if (producers_.fetch_sub(1, std::memory_order_acq_rel) == 1) out_.producer_done();
+  }
+
+  port<tuple_type>& out_;
+  bool leave_tombstones_;
+  std::atomic<std::size_t> producers_{0};
+  std::atomic<std::uint64_t> next_tag_{0};
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::uint64_t, entry> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+// zip's front: opens an entry in the joiner and hands every branch a copy tagged with it.
+template <class In, class Joiner, std::size_t N>
+class zip_port final : public port<In> {
+ public:
+  explicit zip_port(Joiner& joiner) : joiner_(joiner) {}
+  std::array<port<In>*, N> branches{};
+
+  bool push(envelope<In>&& item) override {
+    if (!item.value) return joiner_.out().push({std::nullopt, item.meta});  // nested zip
+    const item_meta tagged{item.meta.sequence, joiner_.open(item.meta)};
+    for (std::size_t i = 0; i < N; ++i) {
+      envelope<In> copy{i + 1 == N ? std::move(item.value) : item.value, tagged};
+      if (!branches[i]->push(std::move(copy))) return false;
+    }
+    return true;
+  }
+  void add_producer(bool serial) override {
+    for (port<In>* b : branches) b->add_producer(serial);
+  }
+  void producer_done() override {
+    for (port<In>* b : branches) b->producer_done();
+  }
+
+ private:
+  Joiner& joiner_;
+};
+
+// batch(n, max_wait): one worker, started with the run, fills a std::vector up to n items and
+// emits it when full, when max_wait has passed since its first item, or at the end.
+template <class In>
+class batch_runtime final : public activation_target {
+  using Out = std::vector<In>;
+
+ public:
+  batch_runtime(run_state& run, std::size_t position, std::size_t size,
+                std::chrono::milliseconds max_wait, std::size_t in_capacity, port<Out>& out)
+      : activation_target(run, 1),
+        size_(size),
+        max_wait_(max_wait),
+        in_(run.make<channel<In>>(run, in_capacity, nullptr)),
+        out_(out),
+        counters_(run.counters(position, "batch#" + std::to_string(position))) {
+    out_.add_producer(true);
+    counters_.queued = &channel<In>::size_of;
+    counters_.queue = &in_;
+    run.add_target(*this, 1);
+    run.add_starter(*this, 1);
+  }
+
+  port<In>& input() noexcept { return in_; }
+
+ private:
+  using result = typename channel<In>::pop_result;
+
+  void run_activation() noexcept override {
+    Out pending;
+    item_meta first{};
+    std::chrono::steady_clock::time_point deadline{};
+    bool open = true;
+    while (open) {
+      envelope<In> item;
+      const bool timed = !pending.empty() && max_wait_.count() > 0;
+      const result got = in_.pop_until(item, timed ? &deadline : nullptr);
+      if (got == result::end) break;
+      if (got == result::item) {
+        if (!item.value) continue;
+        counters_.items_in.fetch_add(1, std::memory_order_relaxed);
+        if (pending.empty()) {
+          first = item.meta;
+          deadline = std::chrono::steady_clock::now() + max_wait_;
+        }
+        pending.push_back(std::move(*item.value));
+        if (pending.size() < size_) continue;
+      }
+      open = flush(pending, first);
+    }
+    if (!pending.empty() && !run_.stopping()) flush(pending, first);
+    active_.fetch_sub(1, std::memory_order_acq_rel);
+    in_.abandon();
+    out_.producer_done();
+  }
+
+  bool flush(Out& pending, item_meta first) {
+    Out full = std::move(pending);
+    pending = Out{};
+    pending.reserve(size_);
+    if (!out_.push(envelope<Out>{std::move(full), first})) return false;
+    counters_.items_out.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  std::size_t size_;
+  std::chrono::milliseconds max_wait_;
+  channel<In>& in_;
+  port<Out>& out_;
+  stage_counters& counters_;
+};
+
+}  // namespace sluice::detail

@@ -1,0 +1,286 @@
+// This header defines the stages that make a pipeline a DAG: fan_out, route, zip and batch.
+// Each pipes with `|` like a task; branches are pipelines whose first task takes the item.
+//
+// Example:
+//   auto p = sluice::task(read_rows, sluice::branch)
+//          | sluice::fan_out(sluice::task(to_json), sluice::task(to_csv))   // every item to each
+//          | sluice::route([](const Row& r) { return r.ok ? 0 : 1; },        // each item to one
+//                          sluice::task(load), sluice::task(quarantine))
+//          | sluice::batch(500, 200ms)                                       // vectors of <= 500
+//          > sluice::for_each(bulk_insert);
+//
+// fan_out and route merge their branches' outputs into one stream: of the branches' type when
+// they all have the same one, otherwise of std::variant of the distinct types in branch order.
+// The merged stream has no order between branches. zip emits one std::tuple per input item,
+// in the order the tuples complete; its branches must turn one item into exactly one item.
+// Every shape keeps the pipeline's guarantees: bounded queues, the first error stops the run,
+// cancellation reaches every branch. Task positions count depth-first through the branches.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <sluice/detail/chain.hpp>
+#include <sluice/detail/shape_runtime.hpp>
+#include <sluice/pipeline.hpp>
+#include <sluice/task.hpp>
+
+namespace sluice {
+namespace detail {
+
+// The position offset of branch I among Branches (sum of the positions before it).
+template <std::size_t I, class... Branches>
+constexpr std::size_t branch_offset() {
+  constexpr std::size_t sizes[] = {Branches::positions...};
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < I; ++i) offset += sizes[i];
+  return offset;
+}
+
+template <class In, std::size_t Pos, std::size_t I, class... Branches>
+using branch_out_t = typename tuple_chain_typing<
+    In, Pos + branch_offset<I, Branches...>(),
+    typename std::tuple_element_t<I, std::tuple<Branches...>>::stages_type>::type;
+
+// Whether every stage of a branch turns one item into exactly one item.
+template <class Tuple>
+struct all_one_to_one;
+template <class... S>
+struct all_one_to_one<std::tuple<S...>> {
+  static constexpr bool value = (S::one_to_one && ...);
+};
+
+// Shared by fan_out, route and zip: the branches, their positions and capacity.
+template <class... Branches>
+struct branching {
+  std::tuple<Branches...> branches;
+
+  static constexpr std::size_t positions = (std::size_t{0} + ... + Branches::positions);
+  static constexpr bool can_produce = false;
+
+  std::size_t out_capacity() const {
+    return std::apply(
+        [](const auto&... b) { return std::max({last_capacity(b.stages())...}); }, branches);
+  }
+
+  // Builds branch I fed with In, ending in `end`; returns its entry port.
+  template <std::size_t I, class In, std::size_t Pos, class Out>
+  port<In>& build_branch(build_ctx& ctx, std::size_t in_capacity, port<Out>& end) const {
+    return build_chain<0, Pos + branch_offset<I, Branches...>(), In>(
+        std::get<I>(branches).stages(), ctx, in_capacity, end);
+  }
+
+  // Builds every branch of a fan_out or route into `out`, converting where types differ.
+  template <class In, std::size_t Pos, class Merged, class Dispatcher>
+  void build_merging(build_ctx& ctx, std::size_t in_capacity, port<Merged>& out,
+                     Dispatcher& dispatcher) const {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((dispatcher.branches[I] = &build_into<I, In, Pos>(ctx, in_capacity, out)), ...);
+    }(std::index_sequence_for<Branches...>{});
+  }
+
+  template <std::size_t I, class In, std::size_t Pos, class Merged>
+  port<In>& build_into(build_ctx& ctx, std::size_t in_capacity, port<Merged>& out) const {
+    using Out = branch_out_t<In, Pos, I, Branches...>;
+    if constexpr (std::is_same_v<Out, Merged>) {
+      return build_branch<I, In, Pos>(ctx, in_capacity, out);
+    } else {
+      auto& merge = ctx.run.template make<merge_port<Out, Merged>>(out);
+      return build_branch<I, In, Pos>(ctx, in_capacity, merge);
+    }
+  }
+};
+
+template <class... Branches>
+struct fan_out_stage : branching<Branches...> {
+  static constexpr bool one_to_one = false;
+
+  template <class In, std::size_t Pos>
+  struct typing {
+    static constexpr bool copyable = std::is_same_v<In, invalid> || std::is_copy_constructible_v<In>;
+    static_assert(copyable,
+                  "sluice: fan_out copies every item to each branch, so its item type must be "
+                  "copyable");
+    using merged = decltype([]<std::size_t... I>(std::index_sequence<I...>) {
+      return std::type_identity<merged_t<branch_out_t<In, Pos, I, Branches...>...>>{};
+    }(std::index_sequence_for<Branches...>{}));
+    using type = std::conditional_t<copyable && !std::is_same_v<In, invalid>,
+                                    typename merged::type, invalid>;
+  };
+
+  template <class In, std::size_t Pos, class Out>
+  port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
+    auto& dispatcher = ctx.run.template make<fan_out_port<In, sizeof...(Branches)>>();
+    this->template build_merging<In, Pos>(ctx, in_capacity, out, dispatcher);
+    return dispatcher;
+  }
+};
+
+template <class Selector, class... Branches>
+struct route_stage : branching<Branches...> {
+  Selector selector;
+  static constexpr bool one_to_one = false;
+
+  template <class In, std::size_t Pos>
+  struct typing {
+    static constexpr bool upstream_ok = !std::is_same_v<In, invalid>;
+    static constexpr bool selects = [] {
+      if constexpr (!upstream_ok) {
+        return true;
+      } else if constexpr (std::is_invocable_v<const Selector&, const In&>) {
+        return std::is_integral_v<std::invoke_result_t<const Selector&, const In&>>;
+      } else {
+        return false;
+      }
+    }();
+    static_assert(selects,
+                  "sluice: route's selector must be callable with the item (as const In&) and "
+                  "return the index of a branch (an integer)");
+    using merged = decltype([]<std::size_t... I>(std::index_sequence<I...>) {
+      return std::type_identity<merged_t<branch_out_t<In, Pos, I, Branches...>...>>{};
+    }(std::index_sequence_for<Branches...>{}));
+    using type = std::conditional_t<upstream_ok && selects, typename merged::type, invalid>;
+  };
+
+  template <class In, std::size_t Pos, class Out>
+  port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
+    auto& dispatcher = ctx.run.template make<route_port<In, Selector, sizeof...(Branches)>>(
+        ctx.run, selector, "the route before task#" + std::to_string(Pos));
+    this->template build_merging<In, Pos>(ctx, in_capacity, out, dispatcher);
+    return dispatcher;
+  }
+};
+
+template <class... Branches>
+struct zip_stage : branching<Branches...> {
+  static constexpr bool one_to_one = true;
+
+  template <class In, std::size_t Pos>
+  struct typing {
+    static constexpr bool upstream_ok = !std::is_same_v<In, invalid>;
+    static constexpr bool copyable = !upstream_ok || std::is_copy_constructible_v<In>;
+    static_assert(copyable,
+                  "sluice: zip copies every item to each branch, so its item type must be "
+                  "copyable");
+    static constexpr bool single =
+        (all_one_to_one<typename Branches::stages_type>::value && ...);
+    static_assert(single,
+                  "sluice: every branch of zip must turn one item into exactly one item: use "
+                  "tasks without sluice::branch or sluice::join (and no fan_out, route or batch)");
+    using parts = decltype([]<std::size_t... I>(std::index_sequence<I...>) {
+      return std::type_identity<std::tuple<branch_out_t<In, Pos, I, Branches...>...>>{};
+    }(std::index_sequence_for<Branches...>{}));
+    static constexpr bool parts_ok = [] {
+      if constexpr (!upstream_ok) {
+        return false;
+      } else {
+        return []<std::size_t... I>(std::index_sequence<I...>) {
+          return (!std::is_same_v<branch_out_t<In, Pos, I, Branches...>, invalid> && ...);
+        }(std::index_sequence_for<Branches...>{});
+      }
+    }();
+    using type = std::conditional_t<parts_ok && copyable && single, typename parts::type, invalid>;
+  };
+
+  template <class In, std::size_t Pos, class Out>
+  port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
+    return build_zip<In, Pos>(ctx, out, in_capacity, std::index_sequence_for<Branches...>{});
+  }
+
+ private:
+  template <class In, std::size_t Pos, class... Outs, std::size_t... I>
+  port<In>& build_zip(build_ctx& ctx, port<std::tuple<Outs...>>& out, std::size_t in_capacity,
+                      std::index_sequence<I...>) const {
+    using joiner_type = zip_joiner<Outs...>;
+    auto& joiner = ctx.run.template make<joiner_type>(out, ctx.in_zip);
+    auto& dispatcher =
+        ctx.run.template make<zip_port<In, joiner_type, sizeof...(Branches)>>(joiner);
+    build_ctx inner{ctx.run, true};
+    ((dispatcher.branches[I] = &this->template build_branch<I, In, Pos>(
+          inner, in_capacity,
+          ctx.run.template make<typename joiner_type::template input<I>>(joiner))),
+     ...);
+    return dispatcher;
+  }
+};
+
+struct batch_stage {
+  std::size_t size;
+  std::chrono::milliseconds max_wait;
+
+  static constexpr std::size_t positions = 1;
+  static constexpr bool can_produce = false;
+  static constexpr bool one_to_one = false;
+
+  template <class In, std::size_t Pos>
+  struct typing {
+    using type = std::conditional_t<std::is_same_v<In, invalid>, invalid, std::vector<In>>;
+  };
+
+  std::size_t out_capacity() const noexcept {
+    return std::max<std::size_t>(2, default_capacity / std::max<std::size_t>(size, 1));
+  }
+
+  template <class In, std::size_t Pos, class Out>
+  port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
+    if (size == 0) {
+      throw std::invalid_argument("sluice: batch#" + std::to_string(Pos) +
+                                  " has size 0; a batch holds at least 1 item");
+    }
+    if (max_wait.count() < 0) {
+      throw std::invalid_argument("sluice: batch#" + std::to_string(Pos) +
+                                  " has a negative max_wait");
+    }
+    return ctx.run.template make<batch_runtime<In>>(ctx.run, Pos, size, max_wait, in_capacity,
+                                                    out)
+        .input();
+  }
+};
+
+template <class Stage>
+auto as_pipeline(Stage stage) {
+  return pipeline<Stage>(std::tuple<Stage>(std::move(stage)));
+}
+
+}  // namespace detail
+
+// Every item goes to every branch (each gets a copy); the outputs merge into one stream.
+template <class... Branches>
+  requires(sizeof...(Branches) > 0 && (detail::is_pipeline_v<Branches> && ...))
+auto fan_out(Branches... branches) {
+  return detail::as_pipeline(detail::fan_out_stage<Branches...>{{{std::move(branches)...}}});
+}
+
+// Each item goes to the branch whose index selector(item) returns; an index out of range
+// stops the run with std::out_of_range naming the route. The outputs merge into one stream.
+template <class Selector, class... Branches>
+  requires(sizeof...(Branches) > 0 && (detail::is_pipeline_v<Branches> && ...))
+auto route(Selector selector, Branches... branches) {
+  return detail::as_pipeline(detail::route_stage<Selector, Branches...>{
+      {{std::move(branches)...}}, std::move(selector)});
+}
+
+// Every item goes to every branch; their results for one item leave as one std::tuple.
+// An item an on_error handler drops inside a branch drops the whole tuple.
+template <class... Branches>
+  requires(sizeof...(Branches) > 0 && (detail::is_pipeline_v<Branches> && ...))
+auto zip(Branches... branches) {
+  return detail::as_pipeline(detail::zip_stage<Branches...>{{{std::move(branches)...}}});
+}
+
+// Groups items into std::vector of at most n. A partial batch leaves when max_wait has passed
+// since its first item (0: only when full, or at the end of the stream). n == 0 is rejected
+// with std::invalid_argument when the pipeline runs.
+inline auto batch(std::size_t n, std::chrono::milliseconds max_wait = std::chrono::milliseconds{0}) {
+  return detail::as_pipeline(detail::batch_stage{n, max_wait});
+}
+
+}  // namespace sluice
