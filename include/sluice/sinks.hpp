@@ -62,14 +62,25 @@ struct count_sink {
   }
 };
 
+// A borrowed [begin, end) pair. (Not std::ranges::subrange: clang 14 cannot compile
+// libstdc++ 12's.)
+template <class It, class End>
+struct borrowed_range {
+  It first;
+  End last;
+  It begin() const { return first; }
+  End end() const { return last; }
+};
+
 // The producer made by from(): emits the range's elements, copying them (the range is kept by
 // the pipeline, which may run many times).
 template <class Range>
 struct range_source {
   Range range;
   auto operator()() const {
-    if constexpr (std::ranges::input_range<const Range>) {
-      return std::ranges::subrange(std::ranges::begin(range), std::ranges::end(range));
+    if constexpr (requires(const Range& r) { r.begin(); r.end(); }) {
+      return borrowed_range<decltype(range.begin()), decltype(range.end())>{range.begin(),
+                                                                           range.end()};
     } else {
       return Range(range);  // a view that is not const-iterable: iterate a copy
     }
