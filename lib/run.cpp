@@ -1,31 +1,13 @@
-// How a run executes on oneTBB: one task_arena sized to the threads the run's stages may block,
-// one flow graph inside it, and one function_node per stage whose messages are activations.
+// A run's life: building, starting activations, stopping, joining. The TBB side is in
+// tbb_engine.cpp.
 #include <sluice/detail/run.hpp>
 
-#include <oneapi/tbb/flow_graph.h>
-#include <oneapi/tbb/task_arena.h>
-
 #include <algorithm>
-#include <deque>
-#include <optional>
 
+#include "tbb_engine.hpp"
 #include "thread_budget.hpp"
 
 namespace sluice::detail {
-
-struct run_state::engine {
-  explicit engine(std::size_t threads)
-      : arena(static_cast<int>(threads) + 1, /*reserved_for_masters=*/1) {
-    arena.execute([&] { graph.emplace(); });
-  }
-  ~engine() {
-    nodes.clear();
-    graph.reset();
-  }
-  tbb::task_arena arena;
-  std::optional<tbb::flow::graph> graph;
-  std::deque<tbb::flow::function_node<tbb::flow::continue_msg>> nodes;
-};
 
 // ---- activation_target ----
 
@@ -90,13 +72,7 @@ void run_state::start() {
   if (started_) return;
   started_ = true;
   reserve_threads(demand_);
-  engine_ = std::make_unique<engine>(std::max<std::size_t>(demand_, 1));
-  engine_->arena.execute([&] {
-    for (activation_target* target : targets_) {
-      engine_->nodes.emplace_back(*engine_->graph, tbb::flow::unlimited,
-                                  [target](tbb::flow::continue_msg) { target->execute(); });
-    }
-  });
+  engine_ = std::make_unique<tbb_engine>(std::max<std::size_t>(demand_, 1), targets_);
   for (auto [target, count] : starters_) {
     for (std::size_t i = 0; i < count; ++i) {
       target->active_.fetch_add(1, std::memory_order_acq_rel);
@@ -107,15 +83,15 @@ void run_state::start() {
 
 void run_state::spawn(activation_target& target) {
   {
-    absl::MutexLock lock(&live_mu_);
+    std::lock_guard lock(live_mu_);
     ++live_;
   }
-  engine_->nodes[target.graph_node_].try_put(tbb::flow::continue_msg{});
+  engine_->spawn(target.graph_node_);
 }
 
 void run_state::activation_done() noexcept {
-  absl::MutexLock lock(&live_mu_);
-  --live_;
+  std::lock_guard lock(live_mu_);
+  if (--live_ == 0) live_cv_.notify_all();  // under the lock: the run may be freed right after
 }
 
 void run_state::fail(std::exception_ptr error) noexcept {
@@ -141,12 +117,11 @@ void run_state::shutdown() noexcept {
 void run_state::join() noexcept {
   if (!started_ || joined_) return;
   {
-    absl::MutexLock lock(&live_mu_);
-    live_mu_.Await(absl::Condition(
-        +[](std::size_t* live) { return *live == 0; }, &live_));
+    std::unique_lock lock(live_mu_);
+    live_cv_.wait(lock, [&] { return live_ == 0; });
   }
   // Every activation has returned from our code; let TBB finish its own bookkeeping.
-  engine_->arena.execute([&] { engine_->graph->wait_for_all(); });
+  engine_->wait();
   joined_ = true;
 }
 

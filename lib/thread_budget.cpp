@@ -6,8 +6,7 @@
 #include <memory>
 #include <thread>
 
-#include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
+#include <mutex>
 
 namespace sluice::detail {
 namespace {
@@ -15,7 +14,7 @@ namespace {
 class budget {
  public:
   void change(std::size_t add, std::size_t remove) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     reserved_ = reserved_ + add - remove;
     const std::size_t hardware = std::max(1u, std::thread::hardware_concurrency());
     const std::size_t wanted = reserved_ == 0 ? 0 : hardware + reserved_ + 1;
@@ -31,10 +30,10 @@ class budget {
   }
 
  private:
-  absl::Mutex mu_;
-  std::size_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
-  std::size_t limit_ ABSL_GUARDED_BY(mu_) = 0;
-  std::unique_ptr<tbb::global_control> control_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;  // guards the members below
+  std::size_t reserved_ = 0;
+  std::size_t limit_ = 0;
+  std::unique_ptr<tbb::global_control> control_;
 };
 
 budget& the_budget() {

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
+#include <condition_variable>
+#include <mutex>
 
 #include <sluice/stats.hpp>
 
@@ -21,6 +21,7 @@ namespace sluice {
 namespace detail {
 
 class run_state;
+class tbb_engine;
 
 // Something a run owns that must be woken when the run stops (a queue, a stage).
 class node {
@@ -114,7 +115,6 @@ class run_state {
   std::vector<task_stats> stats() const;
 
  private:
-  struct engine;  // the TBB arena, flow graph and nodes (lib/run.cpp)
   void stop() noexcept;
   void activation_done() noexcept;
   friend class activation_target;
@@ -126,15 +126,18 @@ class run_state {
   std::size_t demand_ = 0;  // threads the stages may block at once
   bool started_ = false;
   bool joined_ = false;
-  std::unique_ptr<engine> engine_;
+  std::unique_ptr<tbb_engine> engine_;  // the TBB arena, graph and nodes (lib/tbb_engine.cpp)
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
   std::exception_ptr error_{};  // written once, by the first fail(), before stopping_ is set
   std::stop_source stop_{};
 
-  mutable absl::Mutex live_mu_;
-  std::size_t live_ ABSL_GUARDED_BY(live_mu_) = 0;  // activations spawned and not yet returned
+  // std::mutex rather than absl::Mutex wherever ThreadSanitizer must check us: Debian's abseil
+  // is not built with TSan, so TSan cannot see absl::Mutex synchronise anything.
+  std::mutex live_mu_;
+  std::condition_variable live_cv_;
+  std::size_t live_ = 0;  // activations spawned and not yet returned; guarded by live_mu_
 };
 
 }  // namespace detail

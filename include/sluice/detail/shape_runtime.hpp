@@ -19,9 +19,9 @@
 #include <variant>
 #include <vector>
 
-#include <absl/base/thread_annotations.h>
+#include <mutex>
+
 #include <absl/container/flat_hash_map.h>
-#include <absl/synchronization/mutex.h>
 
 #include <sluice/detail/channel.hpp>
 #include <sluice/detail/run.hpp>
@@ -192,7 +192,7 @@ class zip_joiner final : public node {
   // Called by the dispatcher before the branches see the item.
   std::uint64_t open(item_meta outer) {
     const std::uint64_t tag = next_tag_.fetch_add(1, std::memory_order_relaxed);
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     entries_[tag].outer = outer;
     return tag;
   }
@@ -204,7 +204,7 @@ class zip_joiner final : public node {
   bool arrive(envelope<T>&& item) {
     entry done;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       auto it = entries_.find(item.meta.tag);
       if (it == entries_.end()) return true;  // cannot happen: open() precedes every branch
       entry& e = it->second;
@@ -233,8 +233,8 @@ class zip_joiner final : public node {
   bool leave_tombstones_;
   std::atomic<std::size_t> producers_{0};
   std::atomic<std::uint64_t> next_tag_{0};
-  absl::Mutex mu_;
-  absl::flat_hash_map<std::uint64_t, entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;
+  absl::flat_hash_map<std::uint64_t, entry> entries_;  // guarded by mu_
 };
 
 // zip's front: opens an entry in the joiner and hands every branch a copy tagged with it.

@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
+#include <condition_variable>
+#include <mutex>
 
 #include <sluice/detail/channel.hpp>
 #include <sluice/detail/invoke.hpp>
@@ -167,7 +167,7 @@ class task_runtime final : public activation_target {
     for (int spin = 0; spin < 64; ++spin) {
       std::size_t taken = 0;
       if (config_.ordered) {
-        absl::MutexLock lock(&take_mu_);
+        std::lock_guard lock(take_mu_);
         taken = in_.try_pop_bulk(out, want);
         first_ticket = next_ticket_;
         next_ticket_ += taken;
@@ -250,13 +250,8 @@ class task_runtime final : public activation_target {
   // every result after it that is ready.
   void settle(std::uint64_t ticket, std::optional<result_type> result, bool tombstone,
               item_meta meta) {
-    absl::MutexLock lock(&order_mu_);
-    struct waiter {
-      task_runtime* self;
-      std::uint64_t ticket;
-    } w{this, ticket};
-    order_mu_.Await(absl::Condition(
-        +[](waiter* x) { return x->self->run_.stopping() || x->self->fits(x->ticket); }, &w));
+    std::unique_lock lock(order_mu_);
+    window_cv_.wait(lock, [&] { return run_.stopping() || fits(ticket); });
     if (run_.stopping()) return;
     slot& s = window_[ticket % window_.size()];
     s.filled = true;
@@ -271,7 +266,8 @@ class task_runtime final : public activation_target {
       slot ready = std::move(head);
       head = slot{};
       ++next_emit_;
-      order_mu_.Unlock();
+      window_cv_.notify_all();
+      lock.unlock();
       bool delivered = true;
       if (ready.result) {
         try {
@@ -285,18 +281,19 @@ class task_runtime final : public activation_target {
         out_.push(envelope<Out>{std::nullopt, ready.meta});
       }
       if (!delivered) downstream_finished();
-      order_mu_.Lock();
+      lock.lock();
       if (run_.stopping()) break;
     }
     emitting_ = false;
   }
 
-  bool fits(std::uint64_t ticket) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(order_mu_) {
+  bool fits(std::uint64_t ticket) const {  // order_mu_ held
     return ticket < next_emit_ + window_.size();
   }
 
   void wake() noexcept override {
-    absl::MutexLock lock(&order_mu_);  // re-evaluates the conditions of ordered waits
+    std::lock_guard lock(order_mu_);
+    window_cv_.notify_all();
   }
 
   const Fn& fn_;
@@ -307,12 +304,13 @@ class task_runtime final : public activation_target {
   std::atomic<bool> finished_{false};
   std::atomic<bool> downstream_gone_{false};
 
-  absl::Mutex take_mu_;
-  std::uint64_t next_ticket_ ABSL_GUARDED_BY(take_mu_) = 0;
-  absl::Mutex order_mu_;
-  std::vector<slot> window_ ABSL_GUARDED_BY(order_mu_);
-  std::uint64_t next_emit_ ABSL_GUARDED_BY(order_mu_) = 0;
-  bool emitting_ ABSL_GUARDED_BY(order_mu_) = false;
+  std::mutex take_mu_;
+  std::uint64_t next_ticket_ = 0;  // guarded by take_mu_
+  std::mutex order_mu_;            // guards the four members below
+  std::condition_variable window_cv_;
+  std::vector<slot> window_;
+  std::uint64_t next_emit_ = 0;
+  bool emitting_ = false;
 };
 
 // A sluice::join task: `concurrency` workers, started with the run, each calls fn with a
