@@ -33,22 +33,17 @@ class generator {
     }
     std::suspend_always initial_suspend() noexcept { return {}; }
     std::suspend_always final_suspend() noexcept { return {}; }
-    // The yielded value lives in the coroutine frame until the next resumption, so the
-    // iterator hands out a reference to it and the consumer may move from it.
-    std::suspend_always yield_value(value_type& value) noexcept {
-      current_ = std::addressof(value);
-      return {};
-    }
+    // A yielded rvalue lives in the coroutine frame until the next resumption, so the iterator
+    // hands out a reference to it and the consumer may move from it.
     std::suspend_always yield_value(value_type&& value) noexcept {
       current_ = std::addressof(value);
       return {};
     }
+    // A yielded lvalue (or a value of another type) is copied or converted first, so the
+    // consumer never moves out of a variable the body still uses.
     template <class U>
-      requires(!std::is_same_v<std::remove_cvref_t<U>, value_type> &&
-               std::is_constructible_v<value_type, U &&>)
+      requires std::is_constructible_v<value_type, U&&>
     auto yield_value(U&& value) {
-      // The converted value is kept inside the awaiter, which lives in the frame while
-      // suspended.
       struct holder {
         value_type value;
         promise_type* promise;

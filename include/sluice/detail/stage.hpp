@@ -41,10 +41,6 @@ constexpr std::size_t batch_limit(std::size_t size) {
   return std::clamp<std::size_t>(4096 / (size == 0 ? 1 : size), 1, 32);
 }
 
-// A call slower than this is not worth batching: a worker of a concurrent task then takes one
-// item at a time, so that idle workers get the others.
-inline constexpr std::chrono::nanoseconds kBatchWorthy{5'000};
-
 // Reports a failed call: on_error when set (the item is dropped; a handler that throws stops
 // the run), otherwise the run fails with the error.
 template <class In>

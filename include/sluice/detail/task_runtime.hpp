@@ -140,7 +140,9 @@ class task_runtime final : public activation_target {
 
   void run_activation() noexcept override {
     std::array<envelope<In>, kBatch> batch;
-    std::size_t want = config_.concurrency == 1 ? kBatch : 1;
+    // A worker of a concurrent task takes one item at a time: items it had taken would wait
+    // behind a call that blocks while the task's other workers sit idle.
+    const std::size_t want = config_.concurrency == 1 ? kBatch : 1;
     do {
       while (!run_.stopping()) {
         std::uint64_t ticket = 0;
@@ -153,11 +155,7 @@ class task_runtime final : public activation_target {
           process(batch[i], ticket + i);
           batch[i].value.reset();
         }
-        const auto spent = timer.stop();
-        if (config_.concurrency > 1) {
-          const bool cheap = spent < kBatchWorthy * static_cast<long>(taken);
-          want = cheap ? std::min(kBatch, want * 2) : 1;
-        }
+        timer.stop();
       }
     } while (retire());
   }
