@@ -1,15 +1,14 @@
 // Checks a task's options when a run is built; every message names the task.
+#include <stdexcept>
+
 #include <sluice/detail/stage.hpp>
 #include <sluice/task.hpp>
-
-#include <stdexcept>
 
 namespace sluice::detail {
 
 task_config resolve_task(std::size_t position, const std::string& name, std::size_t concurrency,
                          std::size_t capacity, bool ordered,
-                         std::function<void(const failure&)> on_error, bool producer,
-                         bool join) {
+                         std::function<void(const failure&)> on_error, bool producer, bool join) {
   task_config config;
   config.position = position;
   const std::string numbered = "task#" + std::to_string(position);

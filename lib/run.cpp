@@ -1,8 +1,8 @@
 // A run's life: building, starting activations, stopping, joining. The TBB side is in
 // tbb_engine.cpp.
-#include <sluice/detail/run.hpp>
-
 #include <algorithm>
+
+#include <sluice/detail/run.hpp>
 
 #include "tbb_engine.hpp"
 #include "thread_budget.hpp"

@@ -1,10 +1,10 @@
 #include "tbb_engine.hpp"
 
-#include <oneapi/tbb/flow_graph.h>
-#include <oneapi/tbb/task_arena.h>
-
 #include <deque>
 #include <optional>
+
+#include <oneapi/tbb/flow_graph.h>
+#include <oneapi/tbb/task_arena.h>
 
 #include <sluice/detail/run.hpp>
 

@@ -1,12 +1,11 @@
 #include "thread_budget.hpp"
 
-#include <oneapi/tbb/global_control.h>
-
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <thread>
 
-#include <mutex>
+#include <oneapi/tbb/global_control.h>
 
 namespace sluice::detail {
 namespace {
@@ -23,8 +22,8 @@ class budget {
     // must go before a larger one can take effect.
     control_.reset();
     if (wanted != 0) {
-      control_ = std::make_unique<tbb::global_control>(
-          tbb::global_control::max_allowed_parallelism, wanted);
+      control_ = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                       wanted);
     }
     limit_ = wanted;
   }

@@ -16,12 +16,12 @@ namespace sluice {
 //   task(parse, {.on_error = [](const sluice::failure& f) { log(f.task, f.input_text); }})
 // Lifetime: a failure owns everything it holds; handlers may copy it freely.
 struct failure {
-  std::string task{};                         // the task's name ("task#3" unless named)
-  std::uint64_t sequence = 0;                 // the item's 0-based position in the producer's output
-  std::exception_ptr error{};                 // the last error
-  std::vector<std::exception_ptr> attempts{}; // one per failed attempt, oldest first
-  std::any input{};                           // a copy of the input when it is copyable
-  std::string input_text{};                   // the input rendered with operator<< when it has one
+  std::string task{};          // the task's name ("task#3" unless named)
+  std::uint64_t sequence = 0;  // the item's 0-based position in the producer's output
+  std::exception_ptr error{};  // the last error
+  std::vector<std::exception_ptr> attempts{};  // one per failed attempt, oldest first
+  std::any input{};                            // a copy of the input when it is copyable
+  std::string input_text{};                    // the input rendered with operator<< when it has one
 };
 
 // A ready on_error handler: the failed item is dropped and counted in task_stats::failed, and the

@@ -42,7 +42,7 @@ class generator {
     // A yielded lvalue (or a value of another type) is copied or converted first, so the
     // consumer never moves out of a variable the body still uses.
     template <class U>
-      requires std::is_constructible_v<value_type, U&&>
+    requires std::is_constructible_v<value_type, U&&>
     auto yield_value(U&& value) {
       struct holder {
         value_type value;

@@ -60,8 +60,7 @@ struct produced_by {
   using type = invalid;
 };
 template <class Stage, class... Args>
-  requires Stage::can_produce
-struct produced_by<Stage, Args...> {
+requires Stage::can_produce struct produced_by<Stage, Args...> {
   using type = typename Stage::template producer_typing<Args...>::type;
 };
 
@@ -81,8 +80,9 @@ class pipeline {
  private:
   using first_stage = typename detail::first_of<Stages...>::type;
 
-
  public:
+  using is_sluice_pipeline = void;  // forwards any arguments: never offered a stop_token
+
   explicit pipeline(stages_type stages)
       : stages_(std::make_shared<const stages_type>(std::move(stages))) {}
 
@@ -101,20 +101,20 @@ class pipeline {
     return pipe(next.source()).consume(next.sink());
   }
   template <detail::sink_like Sink>
-  runnable<pipeline, std::decay_t<Sink>> consume(Sink&& sink) const {
-    return runnable<pipeline, std::decay_t<Sink>>(*this, std::forward<Sink>(sink));
+  runnable<pipeline, std::decay_t<Sink>> consume(Sink&& consumer) const {
+    return runnable<pipeline, std::decay_t<Sink>>(*this, std::forward<Sink>(consumer));
   }
 
   template <class Next>
-    requires(detail::is_pipeline_v<Next> || detail::is_runnable_v<Next>)
-  friend auto operator|(const pipeline& lhs, const Next& rhs) {
+  requires(detail::is_pipeline_v<Next> || detail::is_runnable_v<Next>) friend auto operator|(
+      const pipeline& lhs, const Next& rhs) {
     return lhs.pipe(rhs);
   }
   // `>` binds tighter than `|`, so `a | b > s` is `a | (b > s)`: the runnable overload of
   // pipe() makes it the same as `(a | b) > s`.
   template <detail::sink_like Sink>
-  friend auto operator>(const pipeline& lhs, Sink&& sink) {
-    return lhs.consume(std::forward<Sink>(sink));
+  friend auto operator>(const pipeline& lhs, Sink&& consumer) {
+    return lhs.consume(std::forward<Sink>(consumer));
   }
 
   // Internal: the stages, shared by every copy of this pipeline.
@@ -134,19 +134,19 @@ auto pipeline<Stages...>::operator()(Args&&... args) const {
                 "sluice: a pipeline must start with a task, its producer; fan_out, route, zip "
                 "and batch need a stage before them");
   using produced = typename detail::produced_by<first_stage, std::decay_t<Args>...>::type;
-  using out = typename detail::chain_after_first<produced, 1 + first_stage::positions,
-                                                 Stages...>::type;
+  using out =
+      typename detail::chain_after_first<produced, 1 + first_stage::positions, Stages...>::type;
   if constexpr (std::is_same_v<out, detail::invalid>) {
     return stream<out>(detail::no_run);  // a static_assert above has already failed
   } else {
     auto run = std::make_shared<detail::run_holder<stages_type>>(stages_);
     detail::build_ctx ctx{*run};
     const stages_type& stages = *stages_;
-    auto& last = run->template make<detail::channel<out>>(*run, detail::last_capacity(stages),
-                                                          nullptr);
-    detail::port<produced>& first_input = detail::build_chain<1, 1 + first_stage::positions,
-                                                              produced>(
-        stages, ctx, std::get<0>(stages).out_capacity(), last);
+    auto& last =
+        run->template make<detail::channel<out>>(*run, detail::last_capacity(stages), nullptr);
+    detail::port<produced>& first_input =
+        detail::build_chain<1, 1 + first_stage::positions, produced>(
+            stages, ctx, std::get<0>(stages).out_capacity(), last);
     std::get<0>(stages).build_producer(
         ctx, first_input, std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
     return stream<out>(std::move(run), last);
@@ -163,7 +163,10 @@ auto pipeline<Stages...>::operator()(Args&&... args) const {
 template <class Pipeline, class Sink>
 class runnable {
  public:
-  runnable(Pipeline source, Sink sink) : source_(std::move(source)), sink_(std::move(sink)) {}
+  using is_sluice_pipeline = void;  // forwards any arguments: never offered a stop_token
+
+  runnable(Pipeline source, Sink consumer)
+      : source_(std::move(source)), sink_(std::move(consumer)) {}
 
   template <class... Args>
   decltype(auto) operator()(Args&&... args) const {
@@ -173,8 +176,8 @@ class runnable {
                   "sluice: the sink cannot take the stream this pipeline produces; it must be "
                   "callable as sink(sluice::stream<T>&) where T is the last task's output");
     if constexpr (!std::is_same_v<T, detail::invalid>) {
-      Sink sink = sink_;
-      return std::invoke(sink, outputs);
+      Sink fresh = sink_;
+      return std::invoke(fresh, outputs);
     }
   }
 

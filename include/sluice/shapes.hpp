@@ -67,15 +67,15 @@ struct branching {
   static constexpr bool can_produce = false;
 
   std::size_t out_capacity() const {
-    return std::apply(
-        [](const auto&... b) { return std::max({last_capacity(b.stages())...}); }, branches);
+    return std::apply([](const auto&... b) { return std::max({last_capacity(b.stages())...}); },
+                      branches);
   }
 
   // Builds branch I fed with In, ending in `end`; returns its entry port.
   template <std::size_t I, class In, std::size_t Pos, class Out>
   port<In>& build_branch(build_ctx& ctx, std::size_t in_capacity, port<Out>& end) const {
-    return build_chain<0, Pos + branch_offset<I, Branches...>(), In>(
-        std::get<I>(branches).stages(), ctx, in_capacity, end);
+    return build_chain<0, Pos + branch_offset<I, Branches...>(), In>(std::get<I>(branches).stages(),
+                                                                     ctx, in_capacity, end);
   }
 
   // Builds every branch of a fan_out or route into `out`, converting where types differ.
@@ -84,7 +84,8 @@ struct branching {
                      Dispatcher& dispatcher) const {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((dispatcher.branches[I] = &build_into<I, In, Pos>(ctx, in_capacity, out)), ...);
-    }(std::index_sequence_for<Branches...>{});
+    }
+    (std::index_sequence_for<Branches...>{});
   }
 
   template <std::size_t I, class In, std::size_t Pos, class Merged>
@@ -105,15 +106,16 @@ struct fan_out_stage : branching<Branches...> {
 
   template <class In, std::size_t Pos>
   struct typing {
-    static constexpr bool copyable = std::is_same_v<In, invalid> || std::is_copy_constructible_v<In>;
+    static constexpr bool copyable =
+        std::is_same_v<In, invalid> || std::is_copy_constructible_v<In>;
     static_assert(copyable,
                   "sluice: fan_out copies every item to each branch, so its item type must be "
                   "copyable");
     using merged = decltype([]<std::size_t... I>(std::index_sequence<I...>) {
       return std::type_identity<merged_t<branch_out_t<In, Pos, I, Branches...>...>>{};
     }(std::index_sequence_for<Branches...>{}));
-    using type = std::conditional_t<copyable && !std::is_same_v<In, invalid>,
-                                    typename merged::type, invalid>;
+    using type = std::conditional_t<copyable && !std::is_same_v<In, invalid>, typename merged::type,
+                                    invalid>;
   };
 
   template <class In, std::size_t Pos, class Out>
@@ -170,8 +172,7 @@ struct zip_stage : branching<Branches...> {
     static_assert(copyable,
                   "sluice: zip copies every item to each branch, so its item type must be "
                   "copyable");
-    static constexpr bool single =
-        (all_one_to_one<typename Branches::stages_type>::value && ...);
+    static constexpr bool single = (all_one_to_one<typename Branches::stages_type>::value && ...);
     static_assert(single,
                   "sluice: every branch of zip must turn one item into exactly one item: use "
                   "tasks without sluice::branch or sluice::join (and no fan_out, route or batch)");
@@ -184,7 +185,8 @@ struct zip_stage : branching<Branches...> {
       } else {
         return []<std::size_t... I>(std::index_sequence<I...>) {
           return (!std::is_same_v<branch_out_t<In, Pos, I, Branches...>, invalid> && ...);
-        }(std::index_sequence_for<Branches...>{});
+        }
+        (std::index_sequence_for<Branches...>{});
       }
     }();
     using type = std::conditional_t<parts_ok && copyable && single, typename parts::type, invalid>;
@@ -239,8 +241,7 @@ struct batch_stage {
       throw std::invalid_argument("sluice: batch#" + std::to_string(Pos) +
                                   " has a negative max_wait");
     }
-    return ctx.run.template make<batch_runtime<In>>(ctx.run, Pos, size, max_wait, in_capacity,
-                                                    out)
+    return ctx.run.template make<batch_runtime<In>>(ctx.run, Pos, size, max_wait, in_capacity, out)
         .input();
   }
 };
@@ -254,32 +255,33 @@ auto as_pipeline(Stage stage) {
 
 // Every item goes to every branch (each gets a copy); the outputs merge into one stream.
 template <class... Branches>
-  requires(sizeof...(Branches) > 0 && (detail::is_pipeline_v<Branches> && ...))
-auto fan_out(Branches... branches) {
+requires(sizeof...(Branches) > 0 &&
+         (detail::is_pipeline_v<Branches> && ...)) auto fan_out(Branches... branches) {
   return detail::as_pipeline(detail::fan_out_stage<Branches...>{{{std::move(branches)...}}});
 }
 
 // Each item goes to the branch whose index selector(item) returns; an index out of range
 // stops the run with std::out_of_range naming the route. The outputs merge into one stream.
 template <class Selector, class... Branches>
-  requires(sizeof...(Branches) > 0 && (detail::is_pipeline_v<Branches> && ...))
-auto route(Selector selector, Branches... branches) {
-  return detail::as_pipeline(detail::route_stage<Selector, Branches...>{
-      {{std::move(branches)...}}, std::move(selector)});
+requires(sizeof...(Branches) > 0 && (detail::is_pipeline_v<Branches> &&
+                                     ...)) auto route(Selector selector, Branches... branches) {
+  return detail::as_pipeline(
+      detail::route_stage<Selector, Branches...>{{{std::move(branches)...}}, std::move(selector)});
 }
 
 // Every item goes to every branch; their results for one item leave as one std::tuple.
 // An item an on_error handler drops inside a branch drops the whole tuple.
 template <class... Branches>
-  requires(sizeof...(Branches) > 0 && (detail::is_pipeline_v<Branches> && ...))
-auto zip(Branches... branches) {
+requires(sizeof...(Branches) > 0 &&
+         (detail::is_pipeline_v<Branches> && ...)) auto zip(Branches... branches) {
   return detail::as_pipeline(detail::zip_stage<Branches...>{{{std::move(branches)...}}});
 }
 
 // Groups items into std::vector of at most n. A partial batch leaves when max_wait has passed
 // since its first item (0: only when full, or at the end of the stream). n == 0 is rejected
 // with std::invalid_argument when the pipeline runs.
-inline auto batch(std::size_t n, std::chrono::milliseconds max_wait = std::chrono::milliseconds{0}) {
+inline auto batch(std::size_t n,
+                  std::chrono::milliseconds max_wait = std::chrono::milliseconds{0}) {
   return detail::as_pipeline(detail::batch_stage{n, max_wait});
 }
 

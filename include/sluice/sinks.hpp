@@ -34,7 +34,7 @@ template <class Fn>
 struct for_each_sink {
   Fn fn;
   template <class T>
-    requires std::is_invocable_v<Fn&, T&&>
+  requires std::is_invocable_v<Fn&, T&&>
   void operator()(stream<T>& in) {
     while (auto item = in.next()) std::invoke(fn, std::move(*item));
   }
@@ -45,8 +45,7 @@ struct reduce_sink {
   Init init;
   Op op;
   template <class T>
-    requires std::is_invocable_v<Op&, Init&&, T&&>
-  Init operator()(stream<T>& in) {
+  requires std::is_invocable_v<Op&, Init&&, T&&> Init operator()(stream<T>& in) {
     Init total = init;
     while (auto item = in.next()) total = std::invoke(op, std::move(total), std::move(*item));
     return total;
@@ -78,9 +77,12 @@ template <class Range>
 struct range_source {
   Range range;
   auto operator()() const {
-    if constexpr (requires(const Range& r) { r.begin(); r.end(); }) {
+    if constexpr (requires(const Range& r) {
+                    r.begin();
+                    r.end();
+                  }) {
       return borrowed_range<decltype(range.begin()), decltype(range.end())>{range.begin(),
-                                                                           range.end()};
+                                                                            range.end()};
     } else {
       return Range(range);  // a view that is not const-iterable: iterate a copy
     }

@@ -60,10 +60,10 @@ inline constexpr task_flags<4> process{};
 // A task's runtime options, used with designated initializers:
 //   sluice::task(fetch, {.name = "fetch", .concurrency = 20, .on_error = sluice::skip})
 struct task_options {
-  std::string name{};            // "" -> "task#<position>"; shown in errors and stats
-  std::size_t concurrency = 1;   // calls of the callable in flight at once; 0 is rejected
-  std::size_t capacity = 0;      // bound of this task's output queue; 0 -> default_capacity
-  bool ordered = false;          // emit outputs in input order even when concurrency > 1
+  std::string name{};           // "" -> "task#<position>"; shown in errors and stats
+  std::size_t concurrency = 1;  // calls of the callable in flight at once; 0 is rejected
+  std::size_t capacity = 0;     // bound of this task's output queue; 0 -> default_capacity
+  bool ordered = false;         // emit outputs in input order even when concurrency > 1
   // (retry, rate, cache and timeout take their place here with the resilience options.)
   std::function<void(const failure&)> on_error{};  // empty -> the first error stops the run
 };
@@ -83,18 +83,28 @@ struct task_stage {
   static constexpr bool is_process = (Bits & process.bits) != 0;
   static constexpr bool one_to_one = !is_branch && !is_join;  // what zip branches need
 
-  // What the callable returns for input In (through a stream for a join).
+  // What the callable returns for input In (through a stream for a join). Only the form the
+  // flags ask for is instantiated.
+  template <class In, bool Join = is_join>
+  struct call_of {
+    using type = call_result_t<Fn, In&&>;
+  };
   template <class In>
-  using call_t = std::conditional_t<is_join, call_result_t<Fn, stream<In>&>, call_result_t<Fn, In&&>>;
+  struct call_of<In, true> {
+    using type = call_result_t<Fn, stream<In>&>;
+  };
+  template <class In>
+  using call_t = typename call_of<In>::type;
 
   // The item type after a call that returned R, checking the branch and void rules.
   template <class R, std::size_t Pos>
   struct result_typing {
     static constexpr bool callable = !std::is_same_v<R, invalid>;
-    static constexpr bool not_void = check_not_void<Pos, !callable || !std::is_void_v<R>>();
-    static constexpr bool ranged =
-        check_branch_range<Pos, !is_branch || !callable || std::is_void_v<R> ||
-                                    !std::is_same_v<element_t<R>, invalid>>();
+    static constexpr bool not_void = check_not_void < Pos, !callable || !std::is_void_v < R >> ();
+    static constexpr bool ranged = check_branch_range < Pos,
+                          !is_branch || !callable || std::is_void_v<R> ||
+                              !std::is_same_v < element_t<R>,
+                          invalid >> ();
     using item = std::conditional_t<is_branch, element_t<R>, std::remove_cvref_t<R>>;
     using type = std::conditional_t<callable && not_void && ranged, item, invalid>;
   };
@@ -102,11 +112,12 @@ struct task_stage {
   template <class In, std::size_t Pos>
   struct typing {
     static constexpr bool upstream_ok = !std::is_same_v<In, invalid>;
-    static constexpr bool local = check_not_process<Pos, !is_process || !upstream_ok>();
+    static constexpr bool local = check_not_process < Pos, !is_process || !upstream_ok > ();
     using called = std::conditional_t<upstream_ok, call_t<In>, invalid>;
-    static constexpr bool accepted =
-        is_join ? check_join_signature<Pos, !upstream_ok || !std::is_same_v<called, invalid>>()
-                : check_accepts_input<Pos, !upstream_ok || !std::is_same_v<called, invalid>>();
+    static constexpr bool accepted = is_join ? check_join_signature < Pos,
+                          !upstream_ok || !std::is_same_v < called,
+                          invalid >> ()
+        : check_accepts_input<Pos, !upstream_ok || !std::is_same_v<called, invalid>>();
     using type = std::conditional_t<upstream_ok && local && accepted,
                                     typename result_typing<called, Pos>::type, invalid>;
   };
@@ -135,12 +146,14 @@ struct task_stage {
   template <class In, std::size_t Pos, class Out>
   port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
     if constexpr (is_join) {
-      return ctx.run.template make<join_runtime<Fn, In, Out, is_branch>>(
-                        ctx.run, fn, config(Pos, false, ctx), in_capacity, out)
+      return ctx.run
+          .template make<join_runtime<Fn, In, Out, is_branch>>(ctx.run, fn, config(Pos, false, ctx),
+                                                               in_capacity, out)
           .input();
     } else {
-      return ctx.run.template make<task_runtime<Fn, In, Out, is_branch>>(
-                        ctx.run, fn, config(Pos, false, ctx), in_capacity, out)
+      return ctx.run
+          .template make<task_runtime<Fn, In, Out, is_branch>>(ctx.run, fn, config(Pos, false, ctx),
+                                                               in_capacity, out)
           .input();
     }
   }
@@ -159,6 +172,7 @@ struct task_stage {
 // std::vector of its outputs.
 template <class Pipeline>
 struct collect_runs {
+  using is_sluice_pipeline = void;
   Pipeline inner;
   template <class... Args>
   auto operator()(Args&&... args) const {
@@ -174,8 +188,8 @@ auto make_task(Fn&& fn, task_options options) {
   using F = std::decay_t<Fn>;
   if constexpr (is_pipeline_v<F> && (Bits & branch.bits) == 0) {
     using stage = task_stage<collect_runs<F>, Bits>;
-    return pipeline<stage>(std::tuple<stage>(
-        stage{collect_runs<F>{std::forward<Fn>(fn)}, std::move(options)}));
+    return pipeline<stage>(
+        std::tuple<stage>(stage{collect_runs<F>{std::forward<Fn>(fn)}, std::move(options)}));
   } else {
     using stage = task_stage<F, Bits>;
     return pipeline<stage>(std::tuple<stage>(stage{std::forward<Fn>(fn), std::move(options)}));

@@ -32,8 +32,8 @@ struct chain_typing {
 };
 template <class In, std::size_t Pos, class S, class... Rest>
 struct chain_typing<In, Pos, S, Rest...> {
-  using type = typename chain_typing<typename S::template typing<In, Pos>::type,
-                                     Pos + S::positions, Rest...>::type;
+  using type = typename chain_typing<typename S::template typing<In, Pos>::type, Pos + S::positions,
+                                     Rest...>::type;
 };
 
 // chain_typing of every stage but the first (the producer, typed on its own).

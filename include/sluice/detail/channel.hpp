@@ -112,8 +112,7 @@ class channel final : public port<T> {
   bool pop(envelope<T>& out) { return pop_until(out, nullptr) == pop_result::item; }
 
   // As pop(), but gives up at `deadline` when it is not null.
-  pop_result pop_until(envelope<T>& out,
-                       const std::chrono::steady_clock::time_point* deadline) {
+  pop_result pop_until(envelope<T>& out, const std::chrono::steady_clock::time_point* deadline) {
     for (;;) {
       if (run_.stopping()) return pop_result::end;
       bool token = false;
@@ -146,9 +145,7 @@ class channel final : public port<T> {
   bool closed() const noexcept { return closed_.load(std::memory_order_seq_cst); }
   bool empty() const noexcept { return queue_.size_approx() == 0; }
   std::size_t size() const noexcept { return queue_.size_approx(); }
-  static std::size_t size_of(const void* self) {
-    return static_cast<const channel*>(self)->size();
-  }
+  static std::size_t size_of(const void* self) { return static_cast<const channel*>(self)->size(); }
 
   // The consumer finished early (a join whose callable returned): producers stop.
   void abandon() noexcept {

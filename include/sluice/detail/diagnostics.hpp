@@ -6,29 +6,36 @@
 #include <cstddef>
 
 // Expands CHECK(n) for n = 1..32.
-#define SLUICE_DETAIL_POSITIONS(CHECK) \
-  CHECK(1) CHECK(2) CHECK(3) CHECK(4) CHECK(5) CHECK(6) CHECK(7) CHECK(8) CHECK(9) CHECK(10) CHECK(11) CHECK(12) CHECK(13) CHECK(14) CHECK(15) CHECK(16) CHECK(17) CHECK(18) CHECK(19) CHECK(20) CHECK(21) CHECK(22) CHECK(23) CHECK(24) CHECK(25) CHECK(26) CHECK(27) CHECK(28) CHECK(29) CHECK(30) CHECK(31) CHECK(32)
+#define SLUICE_DETAIL_POSITIONS(CHECK)                                                          \
+  CHECK(1)                                                                                      \
+  CHECK(2) CHECK(3) CHECK(4) CHECK(5) CHECK(6) CHECK(7) CHECK(8) CHECK(9) CHECK(10) CHECK(11)   \
+      CHECK(12) CHECK(13) CHECK(14) CHECK(15) CHECK(16) CHECK(17) CHECK(18) CHECK(19) CHECK(20) \
+          CHECK(21) CHECK(22) CHECK(23) CHECK(24) CHECK(25) CHECK(26) CHECK(27) CHECK(28)       \
+              CHECK(29) CHECK(30) CHECK(31) CHECK(32)
 
 namespace sluice::detail {
 
 // Each function returns Ok, and fails to compile with a sentence naming task #Pos when !Ok.
 template <std::size_t Pos, bool Ok>
 constexpr bool check_accepts_input() {
-#define SLUICE_DETAIL_CHECK(n)                                                             \
-  static_assert(Pos != n || Ok, "sluice: task #" #n " cannot take the output of the task " \
+#define SLUICE_DETAIL_CHECK(n)                                                              \
+  static_assert(Pos != n || Ok, "sluice: task #" #n                                         \
+                                " cannot take the output of the task "                      \
                                 "before it; its callable must accept that type (by value, " \
                                 "const& or &&) and be callable as const");
   SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
 #undef SLUICE_DETAIL_CHECK
-  static_assert(Pos <= 32 || Ok, "sluice: a task after #32 cannot take the output of the task "
-                                 "before it; its callable must accept that type");
+  static_assert(Pos <= 32 || Ok,
+                "sluice: a task after #32 cannot take the output of the task "
+                "before it; its callable must accept that type");
   return Ok;
 }
 
 template <std::size_t Pos, bool Ok>
 constexpr bool check_producer_args() {
-#define SLUICE_DETAIL_CHECK(n)                                                              \
-  static_assert(Pos != n || Ok, "sluice: task #" #n " (the producer) cannot be called with " \
+#define SLUICE_DETAIL_CHECK(n)                                           \
+  static_assert(Pos != n || Ok, "sluice: task #" #n                      \
+                                " (the producer) cannot be called with " \
                                 "the arguments given to the pipeline");
   SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
 #undef SLUICE_DETAIL_CHECK
@@ -38,34 +45,39 @@ constexpr bool check_producer_args() {
 template <std::size_t Pos, bool Ok>
 constexpr bool check_branch_range() {
 #define SLUICE_DETAIL_CHECK(n)                                                               \
-  static_assert(Pos != n || Ok, "sluice: task #" #n " is marked sluice::branch but its "      \
+  static_assert(Pos != n || Ok, "sluice: task #" #n                                          \
+                                " is marked sluice::branch but its "                         \
                                 "callable does not return a range; return a std::vector, a " \
                                 "sluice::generator or any std::ranges::input_range");
   SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
 #undef SLUICE_DETAIL_CHECK
-  static_assert(Pos <= 32 || Ok, "sluice: a task after #32 is marked sluice::branch but its "
-                                 "callable does not return a range");
+  static_assert(Pos <= 32 || Ok,
+                "sluice: a task after #32 is marked sluice::branch but its "
+                "callable does not return a range");
   return Ok;
 }
 
 template <std::size_t Pos, bool Ok>
 constexpr bool check_join_signature() {
-#define SLUICE_DETAIL_CHECK(n)                                                               \
-  static_assert(Pos != n || Ok, "sluice: task #" #n " is marked sluice::join but its "        \
-                                "callable does not take sluice::stream<In>& (In being the "  \
+#define SLUICE_DETAIL_CHECK(n)                                                              \
+  static_assert(Pos != n || Ok, "sluice: task #" #n                                         \
+                                " is marked sluice::join but its "                          \
+                                "callable does not take sluice::stream<In>& (In being the " \
                                 "output of the task before it)");
   SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
 #undef SLUICE_DETAIL_CHECK
-  static_assert(Pos <= 32 || Ok, "sluice: a task after #32 is marked sluice::join but its "
-                                 "callable does not take sluice::stream<In>&");
+  static_assert(Pos <= 32 || Ok,
+                "sluice: a task after #32 is marked sluice::join but its "
+                "callable does not take sluice::stream<In>&");
   return Ok;
 }
 
 template <std::size_t Pos, bool Ok>
 constexpr bool check_not_void() {
 #define SLUICE_DETAIL_CHECK(n)                                                         \
-  static_assert(Pos != n || Ok, "sluice: task #" #n " returns void; every task passes " \
-                                "a value on (use a sink such as sluice::for_each for "  \
+  static_assert(Pos != n || Ok, "sluice: task #" #n                                    \
+                                " returns void; every task passes "                    \
+                                "a value on (use a sink such as sluice::for_each for " \
                                 "side effects at the end)");
   SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
 #undef SLUICE_DETAIL_CHECK
@@ -75,13 +87,15 @@ constexpr bool check_not_void() {
 
 template <std::size_t Pos, bool Ok>
 constexpr bool check_not_process() {
-#define SLUICE_DETAIL_CHECK(n)                                                          \
-  static_assert(Pos != n || Ok, "sluice: task #" #n " uses sluice::process, which this " \
+#define SLUICE_DETAIL_CHECK(n)                                       \
+  static_assert(Pos != n || Ok, "sluice: task #" #n                  \
+                                " uses sluice::process, which this " \
                                 "version of sluice does not provide yet");
   SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
 #undef SLUICE_DETAIL_CHECK
-  static_assert(Pos <= 32 || Ok, "sluice: a task uses sluice::process, which this version "
-                                 "does not provide yet");
+  static_assert(Pos <= 32 || Ok,
+                "sluice: a task uses sluice::process, which this version "
+                "does not provide yet");
   return Ok;
 }
 

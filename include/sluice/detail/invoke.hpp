@@ -23,15 +23,25 @@ namespace sluice::detail {
 // already said why, and this keeps the compiler from piling further errors on top.
 struct invalid {};
 
+// Pipelines and runnables take any arguments and check them with static_asserts, so asking
+// whether they accept a trailing stop_token would instantiate them: they are never offered one.
+template <class Fn>
+concept forwards_arguments = requires {
+  typename Fn::is_sluice_pipeline;
+};
+
+template <class Fn, class... Args>
+concept takes_stop_token =
+    !forwards_arguments<Fn> && std::is_invocable_v<const Fn&, Args..., std::stop_token>;
+
 // f(args...) or f(args..., stop_token): whichever the callable accepts (the stop_token form
 // first).
 template <class Fn, class... Args>
-concept callable_with = std::is_invocable_v<const Fn&, Args...> ||
-                        std::is_invocable_v<const Fn&, Args..., std::stop_token>;
+concept callable_with = takes_stop_token<Fn, Args...> || std::is_invocable_v<const Fn&, Args...>;
 
 template <class Fn, class... Args>
 decltype(auto) call(const Fn& fn, std::stop_token stop, Args&&... args) {
-  if constexpr (std::is_invocable_v<const Fn&, Args..., std::stop_token>) {
+  if constexpr (takes_stop_token<Fn, Args...>) {
     return std::invoke(fn, std::forward<Args>(args)..., std::move(stop));
   } else {
     (void)stop;
@@ -44,10 +54,10 @@ struct call_result {
   using type = invalid;
 };
 template <class Fn, class... Args>
-  requires callable_with<Fn, Args...>
+requires callable_with<Fn, Args...>
 struct call_result<Fn, Args...> {
-  using type = decltype(call(std::declval<const Fn&>(), std::stop_token{},
-                             std::declval<Args>()...));
+  using type =
+      decltype(call(std::declval<const Fn&>(), std::stop_token{}, std::declval<Args>()...));
 };
 // The type of fn(args...) (possibly a reference); `invalid` when it cannot be called.
 template <class Fn, class... Args>
@@ -66,7 +76,9 @@ template <class R>
 using element_t = typename element<std::remove_reference_t<R>>::type;
 
 template <class T>
-concept printable = requires(std::ostream& os, const T& value) { os << value; };
+concept printable = requires(std::ostream& os, const T& value) {
+  os << value;
+};
 
 // The input as failure::input_text shows it: operator<< when the type has one.
 template <class T>

@@ -4,16 +4,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <stop_token>
 #include <string>
 #include <vector>
-
-#include <condition_variable>
-#include <mutex>
 
 #include <sluice/stats.hpp>
 
@@ -102,15 +101,15 @@ class run_state {
   stage_counters& counters(std::size_t position, std::string name);
 
   // ---- running ----
-  void start();                              // spawns the starters; idempotent
+  void start();  // spawns the starters; idempotent
   bool started() const noexcept { return started_; }
-  void spawn(activation_target& target);     // one more activation of `target`
+  void spawn(activation_target& target);  // one more activation of `target`
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   void fail(std::exception_ptr error) noexcept;  // first error wins; stops the run
-  void cancel() noexcept;                     // stops the run without an error
-  void join() noexcept;                       // waits for every activation to return
-  void shutdown() noexcept;                   // cancel() and join() unless already joined
-  std::exception_ptr error() const noexcept;  // valid after join()
+  void cancel() noexcept;                        // stops the run without an error
+  void join() noexcept;                          // waits for every activation to return
+  void shutdown() noexcept;                      // cancel() and join() unless already joined
+  std::exception_ptr error() const noexcept;     // valid after join()
   std::stop_token stop_token() const noexcept { return stop_.get_token(); }
   std::vector<task_stats> stats() const;
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -18,8 +19,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <mutex>
 
 #include <absl/container/flat_hash_map.h>
 
@@ -37,8 +36,8 @@ template <class List, class T>
 struct append_unique;
 template <class... Ts, class T>
 struct append_unique<type_list<Ts...>, T> {
-  using type = std::conditional_t<(std::is_same_v<T, Ts> || ...), type_list<Ts...>,
-                                  type_list<Ts..., T>>;
+  using type =
+      std::conditional_t<(std::is_same_v<T, Ts> || ...), type_list<Ts...>, type_list<Ts..., T>>;
 };
 template <class List, class... Ts>
 struct unique_types {
@@ -59,8 +58,9 @@ struct merged_from<type_list<Ts...>> {
   using type = std::variant<Ts...>;
 };
 template <class... Ts>
-using merged_t = std::conditional_t<(std::is_same_v<Ts, invalid> || ...), invalid,
-                                    typename merged_from<typename unique_types<type_list<>, Ts...>::type>::type>;
+using merged_t =
+    std::conditional_t<(std::is_same_v<Ts, invalid> || ...), invalid,
+                       typename merged_from<typename unique_types<type_list<>, Ts...>::type>::type>;
 
 // A branch whose output type differs from the merged type: converts on the way into `out`.
 template <class From, class To>

@@ -19,21 +19,20 @@ namespace sluice::detail {
 
 // A task's options as one run uses them: defaults filled in and checked.
 struct task_config {
-  std::string name;           // "task#<position>" unless the user named it
-  std::size_t position = 0;   // 1-based
+  std::string name;          // "task#<position>" unless the user named it
+  std::size_t position = 0;  // 1-based
   std::size_t concurrency = 1;
-  std::size_t capacity = 0;   // of the task's output queue
+  std::size_t capacity = 0;  // of the task's output queue
   bool ordered = false;
   std::function<void(const failure&)> on_error;
-  bool in_zip = false;        // dropped items leave a tombstone for the zip
+  bool in_zip = false;  // dropped items leave a tombstone for the zip
 };
 
 // Builds a task_config, throwing std::invalid_argument naming the task when an option is
 // out of range (lib/options.cpp).
 task_config resolve_task(std::size_t position, const std::string& name, std::size_t concurrency,
                          std::size_t capacity, bool ordered,
-                         std::function<void(const failure&)> on_error, bool producer,
-                         bool join);
+                         std::function<void(const failure&)> on_error, bool producer, bool join);
 
 // The batch a worker takes from its queue at once, for an item of `size` bytes: large enough
 // to amortise the queue's atomics, small enough to keep a worker's stack frame modest.
@@ -65,9 +64,8 @@ class busy_timer {
       : counters_(counters), start_(std::chrono::steady_clock::now()) {}
   std::chrono::nanoseconds stop() {
     const auto spent = std::chrono::steady_clock::now() - start_;
-    counters_.busy_ns.fetch_add(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count(),
-        std::memory_order_relaxed);
+    counters_.busy_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count(),
+                                std::memory_order_relaxed);
     return spent;
   }
 

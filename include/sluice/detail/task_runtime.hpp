@@ -5,17 +5,16 @@
 #pragma once
 
 #include <array>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <condition_variable>
-#include <mutex>
 
 #include <sluice/detail/channel.hpp>
 #include <sluice/detail/invoke.hpp>
@@ -67,7 +66,9 @@ class producer_runtime final : public activation_target {
     counters_.in_flight.store(1, std::memory_order_relaxed);
     try {
       auto&& result = std::apply(
-          [&](auto&... args) -> decltype(auto) { return call(fn_, run_.stop_token(), std::move(args)...); },
+          [&](auto&... args) -> decltype(auto) {
+            return call(fn_, run_.stop_token(), std::move(args)...);
+          },
           args_);
       emit(std::forward<decltype(result)>(result));
     } catch (...) {
@@ -269,8 +270,8 @@ class task_runtime final : public activation_target {
       bool delivered = true;
       if (ready.result) {
         try {
-          delivered = emit_result<Out, Branch>(out_, counters_, std::move(*ready.result),
-                                               ready.meta, run_);
+          delivered =
+              emit_result<Out, Branch>(out_, counters_, std::move(*ready.result), ready.meta, run_);
         } catch (...) {
           report_failure<In>(run_, config_, counters_, ready.meta.sequence,
                              std::current_exception(), nullptr);

@@ -1,0 +1,47 @@
+# Proves that a consumer project can use sluice (run by CTest with cmake -P).
+#   -D MODE=find_package|add_subdirectory -D SOURCE_DIR=<sluice source> -D BUILD_DIR=<build tree>
+#   -D WORK_DIR=<scratch dir> -D CONFIG=<config> -D GENERATOR=<generator> -D CXX_COMPILER=<c++>
+# find_package:     installs BUILD_DIR into WORK_DIR/prefix, then builds test/install/find_package
+#                   with CMAKE_PREFIX_PATH=WORK_DIR/prefix.
+# add_subdirectory: builds test/install/add_subdirectory, which adds SOURCE_DIR itself.
+# Either way the consumer is then run and must exit with 0.
+foreach(var MODE SOURCE_DIR BUILD_DIR WORK_DIR GENERATOR CXX_COMPILER)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "install_test.cmake: -D ${var}=... is required")
+  endif()
+endforeach()
+if(NOT CONFIG)
+  set(CONFIG Release)
+endif()
+
+function(run_step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE output
+                  ERROR_VARIABLE output)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "install.${MODE}: ${what} failed (${result}):\n${output}")
+  endif()
+  message(STATUS "install.${MODE}: ${what}: ok")
+endfunction()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(consumer_args)
+if(MODE STREQUAL "find_package")
+  run_step("cmake --install"
+    "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix" --config "${CONFIG}")
+  set(consumer_args "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix")
+elseif(MODE STREQUAL "add_subdirectory")
+  set(consumer_args "-DSLUICE_SOURCE_DIR=${SOURCE_DIR}")
+else()
+  message(FATAL_ERROR "install_test.cmake: unknown MODE '${MODE}'")
+endif()
+
+run_step("configure the consumer"
+  "${CMAKE_COMMAND}" -S "${SOURCE_DIR}/test/install/${MODE}" -B "${WORK_DIR}/build"
+  -G "${GENERATOR}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_BUILD_TYPE=${CONFIG}"
+  ${consumer_args})
+run_step("build the consumer"
+  "${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --config "${CONFIG}" --parallel 2)
+
+find_program(consumer NAMES consumer PATHS "${WORK_DIR}/build" "${WORK_DIR}/build/${CONFIG}"
+             NO_DEFAULT_PATH REQUIRED)
+run_step("run the consumer" "${consumer}")
