@@ -13,18 +13,18 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
   config.position = position;
   const std::string numbered = "task#" + std::to_string(position);
   config.name = name.empty() ? numbered : name;
-  const std::string who = name.empty() ? numbered : "'" + name + "' (" + numbered + ")";
+  const std::string who = name.empty() ? numbered : "task '" + name + "' (" + numbered + ")";
   if (concurrency == 0) {
-    throw std::invalid_argument("sluice: task " + who +
+    throw std::invalid_argument("sluice: " + who +
                                 " has concurrency 0; concurrency must be at least 1");
   }
   if (producer && join) {
-    throw std::invalid_argument("sluice: task " + who +
+    throw std::invalid_argument("sluice: " + who +
                                 " is the producer and is marked sluice::join; the first task "
                                 "of a pipeline has no upstream to join");
   }
   if (producer && concurrency > 1) {
-    throw std::invalid_argument("sluice: task " + who + " is the producer and has concurrency " +
+    throw std::invalid_argument("sluice: " + who + " is the producer and has concurrency " +
                                 std::to_string(concurrency) +
                                 "; the first task of a pipeline runs once per run, so its "
                                 "concurrency must be 1");

@@ -137,7 +137,10 @@ auto pipeline<Stages...>::operator()(Args&&... args) const {
   using out =
       typename detail::chain_after_first<produced, 1 + first_stage::positions, Stages...>::type;
   if constexpr (std::is_same_v<out, detail::invalid>) {
-    return stream<out>(detail::no_run);  // a static_assert above has already failed
+    // Either a static_assert above has failed, or the producer is a join, which api.md rejects
+    // at run time.
+    if constexpr (first_stage::can_produce) std::get<0>(*stages_).validate_producer();
+    return stream<out>(detail::no_run);
   } else {
     auto run = std::make_shared<detail::run_holder<stages_type>>(stages_);
     detail::build_ctx ctx{*run};

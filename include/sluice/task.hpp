@@ -122,21 +122,30 @@ struct task_stage {
                                     typename result_typing<called, Pos>::type, invalid>;
   };
 
+  // A join producer has no upstream, so it has no output type: the run is rejected at run
+  // time with std::invalid_argument (api.md), see validate_producer().
   template <class... Args>
   struct producer_typing {
-    using called = call_result_t<Fn, Args&&...>;
+    using called = std::conditional_t<is_join, invalid, call_result_t<Fn, Args&&...>>;
     static constexpr bool local = check_not_process<1, !is_process>();
     static constexpr bool callable =
-        is_join || check_producer_args<1, !std::is_same_v<called, invalid>>();
+        check_producer_args<1, is_join || !std::is_same_v<called, invalid>>();
     using type = std::conditional_t<local && callable && !is_join,
                                     typename result_typing<called, 1>::type, invalid>;
   };
+
+  // Throws std::invalid_argument when this task cannot be a producer.
+  void validate_producer() const { (void)config(1, true, build_ctx_free{}); }
 
   std::size_t out_capacity() const noexcept {
     return options.capacity == 0 ? default_capacity : options.capacity;
   }
 
-  task_config config(std::size_t position, bool producer, const build_ctx& ctx) const {
+  struct build_ctx_free {
+    bool in_zip = false;
+  };
+  template <class Ctx>
+  task_config config(std::size_t position, bool producer, const Ctx& ctx) const {
     task_config c = resolve_task(position, options.name, options.concurrency, options.capacity,
                                  options.ordered, options.on_error, producer, is_join);
     c.in_zip = ctx.in_zip;

@@ -1,0 +1,222 @@
+// Tests of <sluice/stream.hpp>: pulling a run's outputs with next() and range-for, moving a
+// stream, and the live stats() snapshot.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include <sluice/sluice.hpp>
+
+#include "common/fixtures.hpp"
+#include "common/gate.hpp"
+#include "common/watchdog.hpp"
+
+using namespace std::chrono_literals;
+using sluice_test::counted_numbers;
+using sluice_test::numbers;
+using sluice_test::twice;
+
+static_assert(std::ranges::input_range<sluice::stream<int>>);
+static_assert(std::is_move_constructible_v<sluice::stream<int>>);
+static_assert(std::is_move_assignable_v<sluice::stream<int>>);
+static_assert(!std::is_copy_constructible_v<sluice::stream<int>>);
+static_assert(!std::is_copy_assignable_v<sluice::stream<int>>);
+static_assert(
+    std::is_same_v<decltype(std::declval<sluice::stream<int>&>().next()), std::optional<int>>);
+static_assert(std::is_same_v<decltype(std::declval<sluice::stream<int>&>().stats()),
+                             std::vector<sluice::task_stats>>);
+static_assert(std::is_same_v<decltype(sluice::task_stats{}.busy), std::chrono::nanoseconds>);
+
+TEST_SUITE("stream") {
+  TEST_CASE("a run does no work before the first pull" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    std::atomic<std::int64_t> produced{0};
+    auto run = sluice::task(counted_numbers, sluice::branch) | sluice::task(twice);
+
+    auto items = run(100, &produced);
+    std::this_thread::sleep_for(20ms);  // time for a run that started early to show itself
+    CHECK(produced.load() == 0);
+
+    CHECK(items.next() == std::optional<int>{0});
+    CHECK(produced.load() >= 1);
+  }
+
+  TEST_CASE("next() hands out every item, then std::nullopt on every later call" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto items = (sluice::task(numbers, sluice::branch) | sluice::task(twice))(3);
+
+    CHECK(items.next() == std::optional<int>{0});
+    CHECK(items.next() == std::optional<int>{2});
+    CHECK(items.next() == std::optional<int>{4});
+    CHECK(items.next() == std::nullopt);
+    CHECK(items.next() == std::nullopt);
+  }
+
+  TEST_CASE("next() and range-for can be mixed on one stream" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto items = (sluice::task(numbers, sluice::branch) | sluice::task(twice))(5);
+
+    CHECK(items.next() == std::optional<int>{0});
+    std::vector<int> rest;
+    for (int x : items) rest.push_back(x);
+    CHECK(rest == std::vector<int>{2, 4, 6, 8});
+  }
+
+  TEST_CASE("a stream moved in the middle of a run goes on where it was" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto run = sluice::task(numbers, sluice::branch) | sluice::task(twice);
+    auto first = run(1000);
+    CHECK(first.next() == std::optional<int>{0});
+
+    sluice::stream<int> second = std::move(first);
+    std::vector<int> rest = sluice_test::collect(second);
+
+    REQUIRE(rest.size() == 999);
+    CHECK(rest.front() == 2);
+    CHECK(rest.back() == 1998);
+
+    auto third = run(2);
+    third = std::move(second);  // assigning over an unstarted run, from a finished one
+    CHECK(third.next() == std::nullopt);
+  }
+
+  TEST_CASE(
+      "stats() lists one entry per task in pipeline order, named task#<position> unless given a "
+      "name" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto run = sluice::task(numbers, sluice::branch) | sluice::task(twice, {.name = "doubler"}) |
+               sluice::task([](int x) { return x + 1; });
+    auto items = run(3);
+    static_cast<void>(sluice_test::drain(items));
+
+    std::vector<sluice::task_stats> stats = items.stats();
+
+    REQUIRE(stats.size() == 3);
+    CHECK(stats[0].name == "task#1");
+    CHECK(stats[1].name == "doubler");
+    CHECK(stats[2].name == "task#3");
+  }
+
+  TEST_CASE("after a full run stats() counts each task's items in and out" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto pairs = [](int x) { return std::vector<int>{x, x}; };
+    auto run = sluice::task(numbers, sluice::branch) | sluice::task(twice, {.concurrency = 3}) |
+               sluice::task(pairs, sluice::branch, {.concurrency = 2});
+    auto items = run(100);
+    CHECK(sluice_test::drain(items) == 200);
+
+    std::vector<sluice::task_stats> stats = items.stats();
+
+    REQUIRE(stats.size() == 3);
+    CHECK(stats[0].items_out == 100);
+    CHECK(stats[1].items_in == 100);
+    CHECK(stats[1].items_out == 100);
+    CHECK(stats[2].items_in == 100);
+    CHECK(stats[2].items_out == 200);
+    for (const sluice::task_stats& task : stats) {
+      CAPTURE(task.name);
+      CHECK(task.failed == 0);
+      CHECK(task.retried == 0);
+      CHECK(task.in_flight == 0);
+      CHECK(task.queued == 0);
+    }
+  }
+
+  TEST_CASE("busy counts the time spent inside a task's calls" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto nap = [](int x) {
+      std::this_thread::sleep_for(5ms);
+      return x;
+    };
+    auto items = (sluice::task(numbers, sluice::branch) | sluice::task(nap, {.concurrency = 2}))(4);
+    static_cast<void>(sluice_test::drain(items));
+
+    std::vector<sluice::task_stats> stats = items.stats();
+
+    REQUIRE(stats.size() == 2);
+    CHECK(stats[1].busy >= std::chrono::nanoseconds{5ms});  // at least one whole call
+  }
+
+  TEST_CASE("in_flight and queued show a running task's state to another thread" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    std::atomic<std::int64_t> produced{0};
+    sluice_test::gate release;
+    auto held = [&](int x) {
+      release.wait();
+      return x;
+    };
+    auto items = (sluice::task(counted_numbers, sluice::branch) |
+                  sluice::task(held, {.name = "held", .concurrency = 3}))(50, &produced);
+
+    std::int64_t pulled = 0;
+    std::jthread consumer{[&] { pulled = sluice_test::drain(items); }};
+
+    std::vector<sluice::task_stats> seen;
+    bool observed = sluice_test::eventually([&] {
+      seen = items.stats();
+      return seen.size() == 2 && seen[1].in_flight == 3 && seen[1].queued > 0;
+    });
+    release.open();
+    consumer.join();
+
+    CHECK(observed);
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[1].name == "held");
+    CHECK(seen[1].in_flight == 3);
+    CHECK(seen[1].queued > 0);
+    CHECK(seen[1].items_out == 0);  // nothing could finish while the gate was shut
+    CHECK(pulled == 50);
+    CHECK_FALSE(release.timed_out());
+
+    std::vector<sluice::task_stats> after = items.stats();
+    REQUIRE(after.size() == 2);
+    CHECK(after[1].in_flight == 0);
+    CHECK(after[1].queued == 0);
+    CHECK(after[1].items_out == 50);
+  }
+
+  TEST_CASE(
+      "stats() can be polled from another thread during a run and its counters never go back" *
+      doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    auto items = (sluice::task(numbers, sluice::branch) | sluice::task(twice, {.concurrency = 4}) |
+                  sluice::task([](int x) { return x + 1; }))(20'000);
+    std::atomic<bool> done{false};
+    std::atomic<bool> went_back{false};
+    std::atomic<int> polls{0};
+
+    std::jthread poller{[&] {
+      std::uint64_t last_out = 0;
+      while (!done.load()) {
+        std::vector<sluice::task_stats> stats = items.stats();
+        if (stats.size() == 3) {
+          if (stats[2].items_out < last_out) went_back = true;
+          last_out = stats[2].items_out;
+        }
+        polls.fetch_add(1);
+      }
+    }};
+    std::int64_t pulled = sluice_test::drain(items);
+    sluice_test::eventually([&] { return polls.load() > 0; });
+    done = true;
+    poller.join();
+
+    CHECK(pulled == 20'000);
+    CHECK(polls.load() > 0);
+    CHECK_FALSE(went_back.load());
+  }
+
+}  // TEST_SUITE

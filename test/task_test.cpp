@@ -1,0 +1,206 @@
+// Tests of <sluice/task.hpp>: the callables a task accepts, its flags and options, and the
+// configurations that are rejected with std::invalid_argument.
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include <sluice/sluice.hpp>
+
+#include "common/fixtures.hpp"
+#include "common/watchdog.hpp"
+
+using namespace std::chrono_literals;
+using sluice_test::numbers;
+using sluice_test::twice;
+
+namespace {
+
+int sum(sluice::stream<int>& in) {
+  int total = 0;
+  for (int x : in) total += x;
+  return total;
+}
+
+int negate(int x) { return -x; }
+
+struct scale {
+  int factor;
+  int operator()(int x) const { return x * factor; }
+};
+
+// Runs `build_and_run` and returns the what() of the std::invalid_argument it throws; fails the
+// test if it throws nothing or something else.
+template <class Fn>
+std::string invalid_argument_from(Fn build_and_run) {
+  try {
+    build_and_run();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  } catch (...) {
+    FAIL("threw something other than std::invalid_argument");
+    return {};
+  }
+  FAIL("threw nothing");
+  return {};
+}
+
+}  // namespace
+
+TEST_SUITE("task") {
+  TEST_CASE(
+      "a producer with concurrency above 1 is rejected with std::invalid_argument naming the task" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+
+    SUBCASE("by its position when it has no name") {
+      std::string what = invalid_argument_from([] {
+        auto run = (sluice::task(numbers, sluice::branch, {.concurrency = 2}) |
+                    sluice::task(twice)) > sluice::count();
+        return run(3);
+      });
+      CHECK(what.find("task#1") != std::string::npos);
+    }
+    SUBCASE("by its name when it has one") {
+      std::string what = invalid_argument_from([] {
+        auto run = sluice::task(numbers, sluice::branch, {.name = "reader", .concurrency = 4}) |
+                   sluice::task(twice);
+        auto items = run(3);
+        return items.next();
+      });
+      CHECK(what.find("reader") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a producer with sluice::join is rejected with std::invalid_argument naming the task" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    std::string what = invalid_argument_from([] {
+      auto run = (sluice::task(sum, sluice::join) | sluice::task(twice)) > sluice::to_vector();
+      return run();
+    });
+    CHECK(what.find("task#1") != std::string::npos);
+  }
+
+  TEST_CASE("concurrency 0 is rejected with std::invalid_argument naming the task" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+
+    SUBCASE("on a task after the producer") {
+      std::string what = invalid_argument_from([] {
+        auto run = (sluice::task(numbers, sluice::branch) | sluice::task(twice) |
+                    sluice::task(negate, {.concurrency = 0})) > sluice::count();
+        return run(3);
+      });
+      CHECK(what.find("task#3") != std::string::npos);
+    }
+    SUBCASE("on a named task") {
+      std::string what = invalid_argument_from([] {
+        auto run = sluice::task(numbers, sluice::branch) |
+                   sluice::task(twice, {.name = "doubler", .concurrency = 0});
+        auto items = run(3);
+        return items.next();
+      });
+      CHECK(what.find("doubler") != std::string::npos);
+    }
+    SUBCASE("on the producer") {
+      std::string what = invalid_argument_from([] {
+        auto run = (sluice::task(numbers, sluice::branch, {.concurrency = 0}) |
+                    sluice::task(twice)) > sluice::count();
+        return run(3);
+      });
+      CHECK(what.find("task#1") != std::string::npos);
+    }
+  }
+
+  TEST_CASE(
+      "task_options is an aggregate whose defaults are: no name, concurrency 1, library capacity, "
+      "unordered") {
+    sluice::task_options defaults{};
+    CHECK(defaults.name.empty());
+    CHECK(defaults.concurrency == 1);
+    CHECK(defaults.capacity == 0);
+    CHECK_FALSE(defaults.ordered);
+    CHECK_FALSE(static_cast<bool>(defaults.on_error));
+
+    sluice::task_options options{
+        .name = "parse", .concurrency = 8, .capacity = 16, .ordered = true};
+    CHECK(options.name == "parse");
+    CHECK(options.concurrency == 8);
+    CHECK(options.capacity == 16);
+    CHECK(options.ordered);
+  }
+
+  TEST_CASE("the library's default capacity is a positive bound") {
+    CHECK(sluice::default_capacity > 0);
+  }
+
+  TEST_CASE(
+      "a task takes a function, a function pointer, a lambda, a function object or a "
+      "std::function" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    int (*pointer)(int) = negate;
+    std::function<int(int)> wrapped = [](int x) { return x + 1; };
+    int offset = 100;
+
+    auto run = (sluice::task(numbers, sluice::branch) | sluice::task(twice) |
+                sluice::task(pointer) | sluice::task([offset](int x) { return x + offset; }) |
+                sluice::task(scale{3}) | sluice::task(wrapped)) > sluice::to_vector();
+
+    CHECK(run(3) == std::vector<int>{301, 295, 289});  // ((-2x) + 100) * 3 + 1
+  }
+
+  TEST_CASE("options and flags combine: task(f, flags, options)" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto pairs = [](int x) { return std::vector<int>{x, x}; };
+    auto run = (sluice::task(numbers, sluice::branch, {.name = "numbers", .capacity = 2}) |
+                sluice::task(pairs, sluice::branch,
+                             {.name = "pairs", .concurrency = 3, .capacity = 2, .ordered = true})) >
+               sluice::to_vector();
+
+    CHECK(run(3) == std::vector<int>{0, 0, 1, 1, 2, 2});
+  }
+
+  TEST_CASE("the flags combine with | in either order" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto running_max = [](sluice::stream<int>& in) {
+      std::vector<int> out;
+      int best = -1;
+      for (int x : in) {
+        best = std::max(best, x % 5);
+        out.push_back(best);
+      }
+      return out;
+    };
+    auto join_branch =
+        (sluice::task(numbers, sluice::branch) |
+         sluice::task(running_max, sluice::join | sluice::branch)) > sluice::to_vector();
+    auto branch_join =
+        (sluice::task(numbers, sluice::branch) |
+         sluice::task(running_max, sluice::branch | sluice::join)) > sluice::to_vector();
+
+    const std::vector<int> expected{0, 1, 2, 3, 4, 4, 4};
+    CHECK(join_branch(7) == expected);
+    CHECK(branch_join(7) == expected);
+  }
+
+  TEST_CASE("the producer is called once with the run's arguments" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    int calls = 0;
+    auto repeat = [&calls](const std::string& word, int times) {
+      ++calls;
+      return std::vector<std::string>(static_cast<std::size_t>(times), word);
+    };
+    auto run = (sluice::task(repeat, sluice::branch) |
+                sluice::task([](std::string s) { return s + "!"; })) > sluice::to_vector();
+
+    CHECK(run(std::string{"hey"}, 2) == std::vector<std::string>{"hey!", "hey!"});
+    CHECK(calls == 1);
+  }
+
+}  // TEST_SUITE
