@@ -49,6 +49,15 @@ bool stays_still(const Counter& counter) {
   return counter() == before;
 }
 
+// A task body that takes 200 µs and counts its calls in `calls`.
+auto slow_tracked(std::shared_ptr<sluice_test::concurrency_tracker> calls) {
+  return [calls = std::move(calls)](int x) {
+    auto in_call = calls->track();
+    std::this_thread::sleep_for(200us);
+    return x;
+  };
+}
+
 }  // namespace
 
 TEST_SUITE("cancellation") {
@@ -221,11 +230,7 @@ TEST_SUITE("cancellation") {
     sluice_test::watchdog guard{60s};
     std::atomic<std::int64_t> produced{0};
     auto calls = std::make_shared<sluice_test::concurrency_tracker>();
-    auto slow = [calls](int x) {
-      auto in_call = calls->track();
-      std::this_thread::sleep_for(200us);
-      return x;
-    };
+    auto slow = slow_tracked(calls);
     auto pipeline = Shape::make(slow);
     {
       auto items = pipeline(endless, &produced);
@@ -247,11 +252,7 @@ TEST_SUITE("cancellation") {
     sluice_test::watchdog guard{60s};
     std::atomic<std::int64_t> produced{0};
     auto calls = std::make_shared<sluice_test::concurrency_tracker>();
-    auto slow = [calls](int x) {
-      auto in_call = calls->track();
-      std::this_thread::sleep_for(200us);
-      return x;
-    };
+    auto slow = slow_tracked(calls);
     std::atomic<bool> threw{false};
     {
       auto items = Shape::make(slow)(endless, &produced);

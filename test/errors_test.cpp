@@ -70,6 +70,31 @@ struct unprintable {  // no operator<<
   int value;
 };
 
+// Runs `pipeline` over `many` items once per subcase, to see its test_error both ways a caller
+// can: from run(...) and from the stream's pull; hands what was caught to `check`.
+template <class Pipeline, class Check>
+void expect_test_error_both_ways(const Pipeline& pipeline, std::atomic<std::int64_t>& produced,
+                                 Check check) {
+  SUBCASE("from run(...)") {
+    try {
+      static_cast<void>((pipeline > sluice::count())(many, &produced));
+      FAIL("the run did not throw");
+    } catch (const test_error& e) {
+      check(e);
+    }
+  }
+  SUBCASE("from the stream's pull") {
+    auto items = pipeline(many, &produced);
+    try {
+      static_cast<void>(sluice_test::drain(items));
+      FAIL("the stream did not throw");
+    } catch (const test_error& e) {
+      check(e);
+    }
+    CHECK(items.next() == std::nullopt);  // the run is over
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("errors") {
@@ -96,26 +121,10 @@ TEST_SUITE("errors") {
     auto pipeline =
         sluice::task(counted_numbers, sluice::branch) | sluice::task(fragile, {.concurrency = 4});
 
-    SUBCASE("from run(...)") {
-      try {
-        static_cast<void>((pipeline > sluice::count())(many, &produced));
-        FAIL("the run did not throw");
-      } catch (const test_error& e) {
-        CHECK(&e == thrown.load());
-        CHECK(e.item == 100);
-      }
-    }
-    SUBCASE("from the stream's pull") {
-      auto items = pipeline(many, &produced);
-      try {
-        static_cast<void>(sluice_test::drain(items));
-        FAIL("the stream did not throw");
-      } catch (const test_error& e) {
-        CHECK(&e == thrown.load());
-        CHECK(e.item == 100);
-      }
-      CHECK(items.next() == std::nullopt);  // the run is over
-    }
+    expect_test_error_both_ways(pipeline, produced, [&](const test_error& e) {
+      CHECK(&e == thrown.load());
+      CHECK(e.item == 100);
+    });
 
     const std::size_t calls_when_caught = calls.calls();
     std::this_thread::sleep_for(20ms);
@@ -403,23 +412,8 @@ TEST_SUITE("errors") {
     };
     auto pipeline = Shape::make(fragile);
 
-    SUBCASE("from run(...)") {
-      try {
-        static_cast<void>((pipeline > sluice::count())(many, &produced));
-        FAIL("the run did not throw");
-      } catch (const test_error& e) {
-        CHECK(e.item == 5);
-      }
-    }
-    SUBCASE("from the stream's pull") {
-      auto items = pipeline(many, &produced);
-      try {
-        static_cast<void>(sluice_test::drain(items));
-        FAIL("the stream did not throw");
-      } catch (const test_error& e) {
-        CHECK(e.item == 5);
-      }
-    }
+    expect_test_error_both_ways(pipeline, produced,
+                                [](const test_error& e) { CHECK(e.item == 5); });
     CHECK(produced.load() < many / 10);
   }
 

@@ -29,15 +29,10 @@
 
 using namespace std::chrono_literals;
 using sluice_test::numbers;
+using sluice_test::sum;
 using sluice_test::twice;
 
 namespace {
-
-int sum(sluice::stream<int>& in) {
-  int total = 0;
-  for (int x : in) total += x;
-  return total;
-}
 
 // Pyper's running total: a join task that is also a branch yields one output per input.
 sluice::generator<int> running_total(sluice::stream<int>& in) {

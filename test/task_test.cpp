@@ -16,15 +16,10 @@
 
 using namespace std::chrono_literals;
 using sluice_test::numbers;
+using sluice_test::sum;
 using sluice_test::twice;
 
 namespace {
-
-int sum(sluice::stream<int>& in) {
-  int total = 0;
-  for (int x : in) total += x;
-  return total;
-}
 
 int negate(int x) { return -x; }
 

@@ -42,6 +42,13 @@ inline sluice::generator<int> counted_numbers(int limit, std::atomic<std::int64_
 
 inline int twice(int x) { return 2 * x; }
 
+// A sink (or a join task) that adds up its whole stream.
+inline int sum(sluice::stream<int>& in) {
+  int total = 0;
+  for (int x : in) total += x;
+  return total;
+}
+
 // Burns CPU for `rounds` rounds of arithmetic the optimizer cannot drop.
 inline void spin(int rounds) {
   static std::atomic<std::uint64_t> sink{0};
