@@ -78,11 +78,26 @@ class merge_port final : public port<From> {
   port<To>& out_;
 };
 
-// fan_out: every item to every branch (copies; the last branch gets the original).
+// What fan_out, route and zip put in front of their branches: a port that hands items to the
+// branches' entry ports; producers and their end reach every branch.
 template <class In, std::size_t N>
-class fan_out_port final : public port<In> {
+class dispatcher : public port<In> {
  public:
   std::array<port<In>*, N> branches{};
+
+  void add_producer(bool serial) override {
+    for (port<In>* b : branches) b->add_producer(serial);
+  }
+  void producer_done() override {
+    for (port<In>* b : branches) b->producer_done();
+  }
+};
+
+// fan_out: every item to every branch (copies; the last branch gets the original).
+template <class In, std::size_t N>
+class fan_out_port final : public dispatcher<In, N> {
+ public:
+  using dispatcher<In, N>::branches;
 
   bool push(envelope<In>&& item) override {
     bool wanted = false;
@@ -97,12 +112,6 @@ class fan_out_port final : public port<In> {
     }
     return wanted;
   }
-  void add_producer(bool serial) override {
-    for (port<In>* b : branches) b->add_producer(serial);
-  }
-  void producer_done() override {
-    for (port<In>* b : branches) b->producer_done();
-  }
 
  private:
   std::array<std::atomic<bool>, N> gone_{};
@@ -110,11 +119,11 @@ class fan_out_port final : public port<In> {
 
 // route: each item to the one branch its selector names.
 template <class In, class Selector, std::size_t N>
-class route_port final : public port<In> {
+class route_port final : public dispatcher<In, N> {
  public:
+  using dispatcher<In, N>::branches;
   route_port(run_state& run, const Selector& selector, std::string where)
       : run_(run), selector_(selector), where_(std::move(where)) {}
-  std::array<port<In>*, N> branches{};
 
   bool push(envelope<In>&& item) override {
     std::size_t index = 0;
@@ -140,12 +149,6 @@ class route_port final : public port<In> {
       if (!g.load(std::memory_order_relaxed)) return true;
     }
     return false;
-  }
-  void add_producer(bool serial) override {
-    for (port<In>* b : branches) b->add_producer(serial);
-  }
-  void producer_done() override {
-    for (port<In>* b : branches) b->producer_done();
   }
 
  private:
@@ -239,10 +242,10 @@ class zip_joiner final : public node {
 
 // zip's front: opens an entry in the joiner and hands every branch a copy tagged with it.
 template <class In, class Joiner, std::size_t N>
-class zip_port final : public port<In> {
+class zip_port final : public dispatcher<In, N> {
  public:
+  using dispatcher<In, N>::branches;
   explicit zip_port(Joiner& joiner) : joiner_(joiner) {}
-  std::array<port<In>*, N> branches{};
 
   bool push(envelope<In>&& item) override {
     if (!item.value) return joiner_.out().push({std::nullopt, item.meta});  // nested zip
@@ -252,12 +255,6 @@ class zip_port final : public port<In> {
       if (!branches[i]->push(std::move(copy))) return false;
     }
     return true;
-  }
-  void add_producer(bool serial) override {
-    for (port<In>* b : branches) b->add_producer(serial);
-  }
-  void producer_done() override {
-    for (port<In>* b : branches) b->producer_done();
   }
 
  private:
