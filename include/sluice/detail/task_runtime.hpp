@@ -106,8 +106,8 @@ class producer_runtime final : public activation_target {
 
 // A plain task (one output per item) or a branch task (a range of outputs per item), run by up
 // to `concurrency` activations. With `ordered`, outputs leave in the order the items were taken
-// from the input queue: each item gets a ticket, and results wait in a window of `capacity`
-// slots until every earlier ticket has been emitted.
+// from the input queue: each item gets a ticket, and results wait in a window of
+// max(capacity, concurrency) slots until every earlier ticket has been emitted.
 template <class Fn, class In, class Out, bool Branch>
 class task_runtime final : public activation_target {
   using result_type = std::remove_cvref_t<call_result_t<Fn, In&&>>;
