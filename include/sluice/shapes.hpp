@@ -66,6 +66,15 @@ struct branching {
   static constexpr std::size_t positions = (std::size_t{0} + ... + Branches::positions);
   static constexpr bool can_produce = false;
 
+  // What fan_out and route emit for input In: merged_t of the branches' outputs, as a trait
+  // whose `::type` is only formed where it is used.
+  template <class In, std::size_t Pos, class Indices = std::index_sequence_for<Branches...>>
+  struct merged_out;
+  template <class In, std::size_t Pos, std::size_t... I>
+  struct merged_out<In, Pos, std::index_sequence<I...>> {
+    using type = merged_t<branch_out_t<In, Pos, I, Branches...>...>;
+  };
+
   std::size_t out_capacity() const {
     return std::apply([](const auto&... b) { return std::max({last_capacity(b.stages())...}); },
                       branches);
@@ -111,9 +120,7 @@ struct fan_out_stage : branching<Branches...> {
     static_assert(copyable,
                   "sluice: fan_out copies every item to each branch, so its item type must be "
                   "copyable");
-    using merged = decltype([]<std::size_t... I>(std::index_sequence<I...>) {
-      return std::type_identity<merged_t<branch_out_t<In, Pos, I, Branches...>...>>{};
-    }(std::index_sequence_for<Branches...>{}));
+    using merged = typename branching<Branches...>::template merged_out<In, Pos>;
     using type = std::conditional_t<copyable && !std::is_same_v<In, invalid>, typename merged::type,
                                     invalid>;
   };
@@ -146,9 +153,7 @@ struct route_stage : branching<Branches...> {
     static_assert(selects,
                   "sluice: route's selector must be callable with the item (as const In&) and "
                   "return the index of a branch (an integer)");
-    using merged = decltype([]<std::size_t... I>(std::index_sequence<I...>) {
-      return std::type_identity<merged_t<branch_out_t<In, Pos, I, Branches...>...>>{};
-    }(std::index_sequence_for<Branches...>{}));
+    using merged = typename branching<Branches...>::template merged_out<In, Pos>;
     using type = std::conditional_t<upstream_ok && selects, typename merged::type, invalid>;
   };
 

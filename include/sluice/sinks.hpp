@@ -24,9 +24,7 @@ namespace detail {
 struct to_vector_sink {
   template <class T>
   std::vector<T> operator()(stream<T>& in) const {
-    std::vector<T> all;
-    while (auto item = in.next()) all.push_back(std::move(*item));
-    return all;
+    return detail::drain_to_vector(in);
   }
 };
 

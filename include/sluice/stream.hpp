@@ -141,4 +141,14 @@ class [[nodiscard]] stream {
   bool finished_ = false;
 };
 
+namespace detail {
+// Pulls every remaining output of `in` into a std::vector (to_vector, nested pipelines).
+template <class T>
+std::vector<T> drain_to_vector(stream<T>& in) {
+  std::vector<T> all;
+  while (auto item = in.next()) all.push_back(std::move(*item));
+  return all;
+}
+}  // namespace detail
+
 }  // namespace sluice

@@ -128,8 +128,8 @@ struct task_stage {
   struct producer_typing {
     using called = std::conditional_t<is_join, invalid, call_result_t<Fn, Args&&...>>;
     static constexpr bool local = check_not_process<1, !is_process>();
-    static constexpr bool callable =
-        check_producer_args<1, is_join || !std::is_same_v<called, invalid>>();
+    static constexpr bool callable = check_producer_args < 1, is_join || !std::is_same_v < called,
+                          invalid >> ();
     using type = std::conditional_t<local && callable && !is_join,
                                     typename result_typing<called, 1>::type, invalid>;
   };
@@ -186,9 +186,7 @@ struct collect_runs {
   template <class... Args>
   auto operator()(Args&&... args) const {
     auto outputs = inner(std::forward<Args>(args)...);
-    std::vector<typename decltype(outputs)::value_type> all;
-    while (auto item = outputs.next()) all.push_back(std::move(*item));
-    return all;
+    return detail::drain_to_vector(outputs);
   }
 };
 

@@ -42,13 +42,6 @@ struct chain_after_first {
   using type = typename chain_typing<In, Pos, Rest...>::type;
 };
 
-template <class Tuple>
-struct tuple_positions;
-template <class... S>
-struct tuple_positions<std::tuple<S...>> {
-  static constexpr std::size_t value = (std::size_t{0} + ... + S::positions);
-};
-
 // The output type of a pipeline's stages (a std::tuple) used as a branch fed with In.
 template <class In, std::size_t Pos, class Tuple>
 struct tuple_chain_typing;
