@@ -2,6 +2,7 @@
 // tbb_engine.cpp.
 #include <algorithm>
 
+#include <sluice/detail/barrier.hpp>
 #include <sluice/detail/run.hpp>
 
 #include "tbb_engine.hpp"
@@ -23,13 +24,18 @@ bool activation_target::try_claim() noexcept {
   return false;
 }
 
-void activation_target::notify() noexcept {
-  // The caller made an item visible and issued a seq_cst fence; a worker that is retiring
-  // decrements active_ and then fences before its last look at the queue, so either it sees
-  // the item or this load sees its decrement.
-  if (active_.load(std::memory_order_seq_cst) >= concurrency_) return;
-  if (try_claim()) run_.spawn(*this);
+void activation_target::notify_closed() noexcept {
+  // Pairs with leave(): the closer stored `closed` (seq_cst) before this load, a retiring worker
+  // decremented active_ before its heavy barrier and its look at `closed`.
+  if (active_.load(std::memory_order_seq_cst) == 0 && try_claim()) spawn();
 }
+
+void activation_target::leave() noexcept {
+  active_.fetch_sub(1, std::memory_order_seq_cst);
+  heavy_barrier();
+}
+
+void activation_target::spawn() noexcept { run_.spawn(*this); }
 
 void activation_target::execute() noexcept {
   // The acquire load pairs with the claim that spawned this activation: it makes the stage's
@@ -71,6 +77,7 @@ stage_counters& run_state::counters(std::size_t position, std::string name) {
 void run_state::start() {
   if (started_) return;
   started_ = true;
+  enable_asymmetric_barrier();
   reserve_threads(demand_);
   engine_ = std::make_unique<tbb_engine>(std::max<std::size_t>(demand_, 1), targets_);
   for (auto [target, count] : starters_) {

@@ -35,7 +35,16 @@ tbb_engine::~tbb_engine() {
 }
 
 void tbb_engine::spawn(std::size_t index) {
-  impl_->nodes[index].try_put(tbb::flow::continue_msg{});
+  // Enqueued, not spawned: a spawned task sits in the calling thread's own deque, and that
+  // thread may go on to block (a push waiting for room). TBB then need not wake another worker
+  // to steal it, and the activation would wait for a thread that is asleep. An enqueued task
+  // goes to the arena's shared queue, which always gets a worker. The node's body then runs on
+  // that worker; the graph counts the enqueued task until it has handed the message over.
+  impl_->graph->reserve_wait();
+  impl_->arena.enqueue([impl = impl_.get(), index] {
+    impl->nodes[index].try_put(tbb::flow::continue_msg{});
+    impl->graph->release_wait();
+  });
 }
 
 void tbb_engine::wait() {

@@ -65,6 +65,9 @@ class [[nodiscard]] stream {
         source_(std::exchange(other.source_, nullptr)),
         taken_(std::exchange(other.taken_, nullptr)),
         current_(std::move(other.current_)),
+        buffer_(std::move(other.buffer_)),
+        next_(std::exchange(other.next_, 0)),
+        held_(std::exchange(other.held_, 0)),
         finished_(std::exchange(other.finished_, true)) {}
   stream& operator=(stream&& other) noexcept {
     if (this != &other) {
@@ -73,6 +76,9 @@ class [[nodiscard]] stream {
       source_ = std::exchange(other.source_, nullptr);
       taken_ = std::exchange(other.taken_, nullptr);
       current_ = std::move(other.current_);
+      buffer_ = std::move(other.buffer_);
+      next_ = std::exchange(other.next_, 0);
+      held_ = std::exchange(other.held_, 0);
       finished_ = std::exchange(other.finished_, true);
     }
     return *this;
@@ -86,11 +92,22 @@ class [[nodiscard]] stream {
   std::optional<T> next() {
     if (finished_ || source_ == nullptr) return std::nullopt;
     if (run_ && !run_->started()) run_->start();
-    detail::envelope<T> item;
-    while (source_->pop(item)) {
-      if (!item.value) continue;  // a tombstone: nothing to hand out
-      if (taken_ != nullptr) taken_->items_in.fetch_add(1, std::memory_order_relaxed);
-      return std::move(item.value);
+    // A stopped run (cancel or error) hands out nothing more, not even outputs already taken.
+    while (!(run_ && run_->stopping())) {
+      while (next_ < held_) {
+        detail::envelope<T>& item = buffer_[next_++];
+        if (!item.value) continue;  // a tombstone: nothing to hand out
+        if (taken_ != nullptr) taken_->items_in.fetch_add(1, std::memory_order_relaxed);
+        std::optional<T> out = std::move(item.value);
+        item.value.reset();
+        return out;
+      }
+      // The batch is used up: give its room back, then take the next one.
+      source_->release(held_);
+      next_ = held_ = 0;
+      if (buffer_.empty()) buffer_.resize(run_ ? kBatch : 1);
+      using result = typename detail::channel<T>::pop_result;
+      if (source_->pop_bulk(buffer_.data(), buffer_.size(), held_, nullptr) != result::item) break;
     }
     finished_ = true;
     if (run_) {
@@ -134,10 +151,18 @@ class [[nodiscard]] stream {
     finished_ = true;
   }
 
+  // A pipeline's own stream takes up to kBatch outputs at once; their room in the last queue is
+  // given back when they have all been handed out, so backpressure counts them. The stream a
+  // join worker reads takes one at a time, leaving the rest to the join's other workers.
+  static constexpr std::size_t kBatch = detail::batch_limit(sizeof(detail::envelope<T>));
+
   std::shared_ptr<detail::run_state> run_;
   detail::channel<T>* source_ = nullptr;
   detail::stage_counters* taken_ = nullptr;
   std::optional<T> current_{};
+  std::vector<detail::envelope<T>> buffer_{};
+  std::size_t next_ = 0;  // the next envelope of buffer_ to hand out
+  std::size_t held_ = 0;  // envelopes taken into buffer_
   bool finished_ = false;
 };
 

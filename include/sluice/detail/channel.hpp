@@ -2,17 +2,19 @@
 // This is the only header that includes moodycamel.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #include <concurrentqueue/concurrentqueue.h>
 #include <concurrentqueue/lightweightsemaphore.h>
 
+#include <sluice/detail/backoff.hpp>
+#include <sluice/detail/barrier.hpp>
 #include <sluice/detail/run.hpp>
 
 namespace sluice::detail {
@@ -46,51 +48,74 @@ class port : public node {
   virtual void producer_done() = 0;
 };
 
-// How long a consumer or producer spins before it sleeps on a semaphore (moodycamel's
-// LightweightSemaphore spins, then parks on a futex-backed semaphore).
-inline constexpr int kSpinBeforePark = 2000;
+// The batch a worker takes from its queue at once, for an item of `size` bytes: large enough
+// to amortise the queue's atomics, small enough to keep a worker's stack frame modest.
+constexpr std::size_t batch_limit(std::size_t size) {
+  return std::clamp<std::size_t>(4096 / (size == 0 ? 1 : size), 1, 128);
+}
+
+// How many room credits a lone serial producer takes at once (see channel::push).
+inline constexpr std::size_t kCreditBatch = 64;
 // Enough tokens to release every waiter for good when a run stops.
 inline constexpr moodycamel::LightweightSemaphore::ssize_t kWakeAll = 1 << 28;
 
-// A bounded multi-producer multi-consumer queue of envelope<T>. `capacity` counts items that
-// are queued or have been taken by a worker that has not started them yet; a push waits for
-// room. The consumer is either a stage's activations (notified on every push) or threads that
-// block in pop() (a stream's reader, join workers, batch).
+// A bounded multi-producer multi-consumer queue of envelope<T>.
+//
+// Room: `capacity` counts items that are queued or taken by a consumer that has not finished
+// the batch they came in; a push waits for room. A lone serial producer takes room in credits of
+// up to kCreditBatch at once, so most pushes touch no shared counter.
+//
+// Consumer: either a stage's activations (`consumer`, woken through activation_target::notify)
+// or threads that block in pop_bulk() (a stream's reader, join workers, batch). A push makes its
+// item visible at once and then, behind a light barrier, reads whether the consumer is awake;
+// a consumer going to sleep says so, issues a heavy barrier and looks once more (barrier.hpp).
 template <class T>
 class channel final : public port<T> {
+  using ssize = moodycamel::LightweightSemaphore::ssize_t;
+
  public:
   channel(run_state& run, std::size_t capacity, activation_target* consumer)
       : run_(run),
         consumer_(consumer),
+        credit_batch_(std::max<std::size_t>(1, std::min(kCreditBatch, capacity / 4))),
         queue_(capacity),
-        room_(static_cast<moodycamel::LightweightSemaphore::ssize_t>(capacity), kSpinBeforePark) {}
+        room_(static_cast<ssize>(capacity), 1000) {}
 
   // ---- producer side ----
   bool push(envelope<T>&& item) override {
-    if (!room_.wait()) return false;
-    if (run_.stopping() || abandoned_.load(std::memory_order_acquire)) return false;
-    if (serial_) {
+    if (token_) {
+      if (credits_ == 0 && !refill()) return false;
+      --credits_;
+    } else if (!room_.tryWait() && !wait_for_room()) {
+      return false;
+    }
+    if (run_.stopping() || abandoned_.load(std::memory_order_relaxed)) return false;
+    if (token_) {
       queue_.enqueue(*token_, std::move(item));
     } else {
       queue_.enqueue(std::move(item));
     }
-    announce();
+    light_barrier();
+    if (consumer_ != nullptr) {
+      consumer_->notify();
+    } else if (sleepers_.load(std::memory_order_relaxed) != 0) {
+      items_.signal(1);
+    }
     return true;
   }
 
   void add_producer(bool serial) override {
     ++producers_;
     open_.fetch_add(1, std::memory_order_relaxed);
-    serial_ = producers_ == 1 && serial;
     token_.reset();
-    if (serial_) token_.emplace(queue_);
+    if (producers_ == 1 && serial) token_.emplace(queue_);
   }
 
   void producer_done() override {
     if (open_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     closed_.store(true, std::memory_order_seq_cst);
     if (consumer_ != nullptr) {
-      consumer_->notify();
+      consumer_->notify_closed();
     } else {
       items_.signal(kWakeAll);
     }
@@ -101,44 +126,33 @@ class channel final : public port<T> {
   std::size_t try_pop_bulk(envelope<T>* out, std::size_t max) {
     return queue_.try_dequeue_bulk(out, max);
   }
-  // Gives back room for `count` items taken by try_pop_bulk().
+  // Gives back room for `count` items taken by try_pop_bulk() or pop_bulk().
   void release(std::size_t count) noexcept {
-    room_.signal(static_cast<moodycamel::LightweightSemaphore::ssize_t>(count));
+    if (count != 0) room_.signal(static_cast<ssize>(count));
   }
 
   enum class pop_result { item, timeout, end };
 
-  // Blocks until an item arrives, the queue is closed and drained, or the run stops.
-  bool pop(envelope<T>& out) { return pop_until(out, nullptr) == pop_result::item; }
-
-  // As pop(), but gives up at `deadline` when it is not null.
-  pop_result pop_until(envelope<T>& out, const std::chrono::steady_clock::time_point* deadline) {
+  // Takes between 1 and `max` items into `out` (their count in `taken`), blocking until some
+  // arrive; `end` once the queue is closed and drained or the run stops; `timeout` at
+  // `deadline` when it is not null. Spins, then sleeps on the items semaphore.
+  pop_result pop_bulk(envelope<T>* out, std::size_t max, std::size_t& taken,
+                      const std::chrono::steady_clock::time_point* deadline) {
+    backoff spin;
     for (;;) {
       if (run_.stopping()) return pop_result::end;
-      bool token = false;
-      if (deadline == nullptr) {
-        token = items_.wait();
-      } else {
-        const auto left = *deadline - std::chrono::steady_clock::now();
-        const auto usecs = std::chrono::duration_cast<std::chrono::microseconds>(left).count();
-        token = usecs > 0 && items_.wait(usecs);
-        if (!token) return pop_result::timeout;
+      taken = queue_.try_dequeue_bulk(out, max);
+      if (taken != 0) return pop_result::item;
+      if (closed_.load(std::memory_order_acquire)) {
+        taken = queue_.try_dequeue_bulk(out, max);  // everything pushed before the close
+        return taken != 0 ? pop_result::item : pop_result::end;
       }
-      if (!token || run_.stopping()) return pop_result::end;
-      // A token is either an item's (it is in the queue or about to be visible) or one of
-      // the tokens released when the queue closed.
-      for (;;) {
-        if (queue_.try_dequeue(out)) {
-          release(1);
-          return pop_result::item;
-        }
-        if (closed_.load(std::memory_order_acquire)) {
-          if (queue_.size_approx() == 0) return pop_result::end;
-        } else if (run_.stopping()) {
-          return pop_result::end;
-        }
-        std::this_thread::yield();
+      if (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline) {
+        return pop_result::timeout;
       }
+      if (spin.wait()) continue;
+      if (!sleep(deadline)) return pop_result::timeout;
+      spin = backoff{};
     }
   }
 
@@ -160,24 +174,57 @@ class channel final : public port<T> {
   }
 
  private:
-  void announce() {
-    if (consumer_ != nullptr) {
-      // Pairs with the fence a retiring worker issues after decrementing its active count.
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      consumer_->notify();
-    } else {
-      items_.signal(1);
+  // Waits for at least one room credit and takes up to credit_batch_; false when stopping.
+  bool refill() {
+    ssize got = room_.tryWaitMany(static_cast<ssize>(credit_batch_));
+    if (got == 0) {
+      if (!wait_for_room()) return false;
+      got = 1 + room_.tryWaitMany(static_cast<ssize>(credit_batch_) - 1);
     }
+    credits_ = static_cast<std::size_t>(got);
+    return true;
+  }
+
+  // Takes one room credit, spinning first: the consumer usually gives room back within
+  // microseconds, and sleeping would cost both sides a system call. False when stopping.
+  bool wait_for_room() {
+    for (backoff spin; spin.wait();) {
+      if (run_.stopping()) return false;
+      if (room_.tryWait()) return true;
+    }
+    return room_.wait();
+  }
+
+  // A reader found nothing for a while: sleeps until a push, the close, the stop or `deadline`.
+  // False on timeout.
+  bool sleep(const std::chrono::steady_clock::time_point* deadline) {
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    heavy_barrier();
+    bool woke = true;
+    if (queue_.size_approx() == 0 && !closed_.load(std::memory_order_acquire) &&
+        !run_.stopping()) {
+      if (deadline == nullptr) {
+        woke = items_.wait();
+      } else {
+        const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+            *deadline - std::chrono::steady_clock::now());
+        woke = left.count() > 0 && items_.wait(left.count());
+      }
+    }
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return woke || deadline == nullptr;
   }
 
   run_state& run_;
   activation_target* consumer_;
+  std::size_t credit_batch_;
   moodycamel::ConcurrentQueue<envelope<T>> queue_;
   moodycamel::LightweightSemaphore room_;
-  moodycamel::LightweightSemaphore items_{0, kSpinBeforePark};
-  std::optional<moodycamel::ProducerToken> token_{};  // used by the one serial producer
+  moodycamel::LightweightSemaphore items_{0, 1000};     // wakes sleeping readers
+  std::atomic<int> sleepers_{0};                       // readers in sleep()
+  std::optional<moodycamel::ProducerToken> token_{};  // the lone serial producer's
+  std::size_t credits_ = 0;                            // room it holds; touched by it alone
   std::size_t producers_ = 0;
-  bool serial_ = false;
   std::atomic<int> open_{0};
   std::atomic<bool> closed_{false};
   std::atomic<bool> abandoned_{false};

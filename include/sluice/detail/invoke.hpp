@@ -39,10 +39,12 @@ concept takes_stop_token =
 template <class Fn, class... Args>
 concept callable_with = takes_stop_token<Fn, Args...> || std::is_invocable_v<const Fn&, Args...>;
 
+// The token is made only for a callable that takes one: a std::stop_token copy is an atomic
+// reference count shared by every worker of the run, too dear to touch on every item.
 template <class Fn, class... Args>
-decltype(auto) call(const Fn& fn, std::stop_token stop, Args&&... args) {
+decltype(auto) call(const Fn& fn, const std::stop_source& stop, Args&&... args) {
   if constexpr (takes_stop_token<Fn, Args...>) {
-    return std::invoke(fn, std::forward<Args>(args)..., std::move(stop));
+    return std::invoke(fn, std::forward<Args>(args)..., stop.get_token());
   } else {
     (void)stop;
     return std::invoke(fn, std::forward<Args>(args)...);
@@ -57,7 +59,8 @@ template <class Fn, class... Args>
 requires callable_with<Fn, Args...>
 struct call_result<Fn, Args...> {
   using type =
-      decltype(call(std::declval<const Fn&>(), std::stop_token{}, std::declval<Args>()...));
+      decltype(call(std::declval<const Fn&>(), std::declval<const std::stop_source&>(),
+                    std::declval<Args>()...));
 };
 // The type of fn(args...) (possibly a reference); `invalid` when it cannot be called.
 template <class Fn, class... Args>

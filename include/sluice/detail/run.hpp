@@ -48,15 +48,26 @@ struct stage_counters {
 };
 
 // A stage whose workers run as activations on the run's flow graph. An activation is one TBB
-// task that drains the stage's input until it is empty, then returns its thread to TBB. At most
-// `concurrency` activations of a stage are alive at once; `active_` counts them.
+// task that drains the stage's input until it stays empty for a while (detail::backoff), then
+// returns its thread to TBB. At most `concurrency` activations of a stage are alive at once;
+// `active_` counts them.
 class activation_target : public node {
  public:
   activation_target(run_state& run, std::size_t concurrency);
 
-  // Called after an item was made visible in this stage's input: starts an activation when
-  // fewer than `concurrency` are alive. Lock-free; costs one atomic load when all are alive.
-  void notify() noexcept;
+  // Called by a push after its item became visible and after a light barrier (barrier.hpp):
+  // starts an activation when none is alive, or when every alive one is busy in a call and
+  // fewer than `concurrency` are alive. Costs one or two relaxed loads otherwise. (A worker that
+  // takes items while more wait starts further workers itself; see task_runtime::spread.)
+  void notify() noexcept {
+    const std::size_t alive = active_.load(std::memory_order_relaxed);
+    if (alive >= concurrency_) return;
+    if (alive != 0 && (busy_ == nullptr || busy_->load(std::memory_order_relaxed) < alive)) return;
+    if (try_claim()) spawn();
+  }
+
+  // Called once the input is closed: makes sure an activation sees the close.
+  void notify_closed() noexcept;
 
   // Entry point used by the flow graph node; runs one activation.
   void execute() noexcept;
@@ -68,9 +79,16 @@ class activation_target : public node {
   // Claims a worker slot; false when `concurrency` are alive.
   bool try_claim() noexcept;
 
+  // Gives up this activation's slot before its last look at the input (heavy barrier included).
+  void leave() noexcept;
+
+  // Starts one more activation; its slot must have been claimed.
+  void spawn() noexcept;
+
   run_state& run_;
   std::atomic<std::size_t> active_{0};
   std::size_t concurrency_;
+  const std::atomic<std::size_t>* busy_ = nullptr;  // calls in progress, when the stage counts them
   std::size_t graph_node_ = 0;
 
   friend class run_state;
@@ -110,7 +128,7 @@ class run_state {
   void join() noexcept;                          // waits for every activation to return
   void shutdown() noexcept;                      // cancel() and join() unless already joined
   std::exception_ptr error() const noexcept;     // valid after join()
-  std::stop_token stop_token() const noexcept { return stop_.get_token(); }
+  const std::stop_source& stop_source() const noexcept { return stop_; }
   std::vector<task_stats> stats() const;
 
  private:

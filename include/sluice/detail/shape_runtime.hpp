@@ -287,28 +287,35 @@ class batch_runtime final : public activation_target {
 
  private:
   using result = typename channel<In>::pop_result;
+  static constexpr std::size_t kTake = batch_limit(sizeof(envelope<In>));
 
   void run_activation() noexcept override {
     Out pending;
     item_meta first{};
     std::chrono::steady_clock::time_point deadline{};
+    std::array<envelope<In>, kTake> taken_items;
     bool open = true;
     while (open) {
-      envelope<In> item;
       const bool timed = !pending.empty() && max_wait_.count() > 0;
-      const result got = in_.pop_until(item, timed ? &deadline : nullptr);
+      std::size_t taken = 0;
+      // Never more than the open batch lacks: the rest stays queued (and counted as queued).
+      const std::size_t want = std::min(kTake, size_ - pending.size());
+      const result got = in_.pop_bulk(taken_items.data(), want, taken, timed ? &deadline : nullptr);
       if (got == result::end) break;
-      if (got == result::item) {
+      for (std::size_t i = 0; i < taken; ++i) {
+        envelope<In>& item = taken_items[i];
         if (!item.value) continue;
-        counters_.items_in.fetch_add(1, std::memory_order_relaxed);
         if (pending.empty()) {
           first = item.meta;
           deadline = std::chrono::steady_clock::now() + max_wait_;
         }
         pending.push_back(std::move(*item.value));
-        if (pending.size() < size_) continue;
+        item.value.reset();
       }
-      open = flush(pending, first);
+      counters_.items_in.fetch_add(taken, std::memory_order_relaxed);
+      in_.release(taken);
+      if (got == result::item && pending.size() < size_) continue;
+      if (!pending.empty()) open = flush(pending, first);
     }
     if (!pending.empty() && !run_.stopping()) flush(pending, first);
     active_.fetch_sub(1, std::memory_order_acq_rel);

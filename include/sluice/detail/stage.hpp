@@ -34,12 +34,6 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
                          std::size_t capacity, bool ordered,
                          std::function<void(const failure&)> on_error, bool producer, bool join);
 
-// The batch a worker takes from its queue at once, for an item of `size` bytes: large enough
-// to amortise the queue's atomics, small enough to keep a worker's stack frame modest.
-constexpr std::size_t batch_limit(std::size_t size) {
-  return std::clamp<std::size_t>(4096 / (size == 0 ? 1 : size), 1, 32);
-}
-
 // Reports a failed call: on_error when set (the item is dropped; a handler that throws stops
 // the run), otherwise the run fails with the error.
 template <class In>

@@ -25,20 +25,20 @@
 namespace sluice::detail {
 
 // Pushes what one call returned: the value itself, or each element when the task is a branch.
-// Returns false when downstream wants no more.
+// Adds the number pushed to `emitted`. Returns false when downstream wants no more.
 template <class Out, bool Branch, class Result>
-bool emit_result(port<Out>& out, stage_counters& counters, Result&& result, item_meta meta,
-                 const run_state& run) {
+bool emit_result(port<Out>& out, Result&& result, item_meta meta, const run_state& run,
+                 std::uint64_t& emitted) {
   if constexpr (Branch) {
     for (auto&& element : result) {
       if (run.stopping()) return false;
       if (!out.push(envelope<Out>{Out(std::move(element)), meta})) return false;
-      counters.items_out.fetch_add(1, std::memory_order_relaxed);
+      ++emitted;
     }
     return true;
   } else {
     if (!out.push(envelope<Out>{Out(std::forward<Result>(result)), meta})) return false;
-    counters.items_out.fetch_add(1, std::memory_order_relaxed);
+    ++emitted;
     return true;
   }
 }
@@ -61,19 +61,23 @@ class producer_runtime final : public activation_target {
   }
 
  private:
+  // items_out is published every this many items, so stats() stays live at little cost.
+  static constexpr std::uint64_t kPublishEvery = 64;
+
   void run_activation() noexcept override {
     busy_timer timer(counters_);
     counters_.in_flight.store(1, std::memory_order_relaxed);
     try {
       auto&& result = std::apply(
           [&](auto&... args) -> decltype(auto) {
-            return call(fn_, run_.stop_token(), std::move(args)...);
+            return call(fn_, run_.stop_source(), std::move(args)...);
           },
           args_);
       emit(std::forward<decltype(result)>(result));
     } catch (...) {
       report_failure<int>(run_, config_, counters_, sequence_, std::current_exception(), nullptr);
     }
+    counters_.items_out.store(sequence_, std::memory_order_relaxed);
     counters_.in_flight.store(0, std::memory_order_relaxed);
     timer.stop();
     active_.fetch_sub(1, std::memory_order_acq_rel);
@@ -86,13 +90,12 @@ class producer_runtime final : public activation_target {
       for (auto&& element : result) {
         if (run_.stopping()) return;
         if (!out_.push(envelope<Out>{Out(std::move(element)), {sequence_, 0}})) return;
-        ++sequence_;
-        counters_.items_out.fetch_add(1, std::memory_order_relaxed);
+        if (++sequence_ % kPublishEvery == 0) {
+          counters_.items_out.store(sequence_, std::memory_order_relaxed);
+        }
       }
     } else {
-      if (out_.push(envelope<Out>{Out(std::forward<Result>(result)), {0, 0}})) {
-        counters_.items_out.fetch_add(1, std::memory_order_relaxed);
-      }
+      if (out_.push(envelope<Out>{Out(std::forward<Result>(result)), {0, 0}})) sequence_ = 1;
     }
   }
 
@@ -101,13 +104,18 @@ class producer_runtime final : public activation_target {
   port<Out>& out_;
   stage_counters& counters_;
   std::tuple<Args...> args_;
-  std::uint64_t sequence_ = 0;
+  std::uint64_t sequence_ = 0;  // items emitted so far
 };
 
 // A plain task (one output per item) or a branch task (a range of outputs per item), run by up
-// to `concurrency` activations. With `ordered`, outputs leave in the order the items were taken
-// from the input queue: each item gets a ticket, and results wait in a window of
-// max(capacity, concurrency) slots until every earlier ticket has been emitted.
+// to `concurrency` activations. A worker takes a batch of items from the input queue, calls fn
+// on each and pushes each output at once; the batch's room in the input queue is given back when
+// the batch is done. A task with concurrency 1 takes what is queued, up to kBatch; a concurrent
+// task takes one item at a time (an ordered one adapts its batch to the time a batch takes).
+//
+// With `ordered`, outputs leave in the order the items were taken from the input queue: each
+// item gets a ticket, and results wait in a window of max(capacity, concurrency) slots until
+// every earlier ticket has been emitted.
 template <class Fn, class In, class Out, bool Branch>
 class task_runtime final : public activation_target {
   using result_type = std::remove_cvref_t<call_result_t<Fn, In&&>>;
@@ -125,7 +133,8 @@ class task_runtime final : public activation_target {
     out_.add_producer(config_.concurrency == 1 || config_.ordered);
     counters_.queued = &channel<In>::size_of;
     counters_.queue = &in_;
-    if (config_.ordered) window_.resize(std::max(config_.capacity, config_.concurrency));
+    busy_ = &counters_.in_flight;
+    if (ordered_) window_.resize(std::max(config_.capacity, config_.concurrency));
     run.add_target(*this, config_.concurrency);
   }
 
@@ -141,47 +150,81 @@ class task_runtime final : public activation_target {
 
   void run_activation() noexcept override {
     std::array<envelope<In>, kBatch> batch;
-    // A worker of a concurrent task takes one item at a time: items it had taken would wait
-    // behind a call that blocks while the task's other workers sit idle.
-    const std::size_t want = config_.concurrency == 1 ? kBatch : 1;
     do {
+      backoff spin;
       while (!run_.stopping()) {
         std::uint64_t ticket = 0;
-        const std::size_t taken = take(batch.data(), want, ticket);
-        if (taken == 0) break;
-        counters_.items_in.fetch_add(taken, std::memory_order_relaxed);
-        busy_timer timer(counters_);
-        for (std::size_t i = 0; i < taken && !run_.stopping(); ++i) {
-          in_.release(1);
-          process(batch[i], ticket + i);
-          batch[i].value.reset();
+        const std::size_t taken = take(batch.data(), ticket);
+        if (taken == 0) {
+          if (in_.closed() || !spin.wait()) break;
+          continue;
         }
-        timer.stop();
+        spin = backoff{};
+        if (config_.concurrency > 1) spread();
+        work(batch.data(), taken, ticket);
+        if (taken < kBatch / 2 && config_.concurrency == 1) gather_pause();
       }
     } while (retire());
   }
 
-  // Takes up to `want` items, spinning briefly when the queue looks empty.
-  std::size_t take(envelope<In>* out, std::size_t want, std::uint64_t& first_ticket) {
-    for (int spin = 0; spin < 64; ++spin) {
-      std::size_t taken = 0;
-      if (config_.ordered) {
-        std::lock_guard lock(take_mu_);
-        taken = in_.try_pop_bulk(out, want);
-        first_ticket = next_ticket_;
-        next_ticket_ += taken;
-      } else {
-        taken = in_.try_pop_bulk(out, want);
-      }
-      if (taken != 0 || in_.closed() || run_.stopping()) return taken;
+  // Takes a batch without blocking; with `ordered`, numbers it from `first_ticket`.
+  std::size_t take(envelope<In>* out, std::uint64_t& first_ticket) {
+    // A concurrent unordered worker takes one item: items it had taken would wait behind a call
+    // that blocks while the task's other workers sit idle. An ordered one may take a few while
+    // calls are quick, since outputs wait for the slowest earlier item anyway.
+    std::size_t want = kBatch;
+    if (config_.concurrency > 1) want = ordered_ ? hint_.load(std::memory_order_relaxed) : 1;
+    if (!ordered_) return in_.try_pop_bulk(out, want);
+    std::lock_guard lock(take_mu_);
+    const std::size_t taken = in_.try_pop_bulk(out, std::min(want, window_.size()));
+    first_ticket = next_ticket_;
+    next_ticket_ += taken;
+    return taken;
+  }
+
+  // A concurrent task's worker that took a batch while more items wait starts one more worker
+  // (each new worker does the same), so a burst reaches `concurrency` calls in flight without
+  // every push checking the queue's length.
+  void spread() noexcept {
+    if (!in_.empty() && try_claim()) spawn();
+  }
+
+  void work(envelope<In>* items, std::size_t count, std::uint64_t ticket) {
+    counters_.items_in.fetch_add(count, std::memory_order_relaxed);
+    counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
+    busy_timer timer(counters_);
+    std::uint64_t emitted = 0;
+    if (ordered_) {
+      std::vector<slot> done;
+      done.reserve(count);
+      for (std::size_t i = 0; i < count; ++i) done.push_back(compute(items[i]));
+      settle(ticket, done.data(), count, emitted);
+    } else {
+      for (std::size_t i = 0; i < count && !run_.stopping(); ++i) process(items[i], emitted);
     }
-    return 0;
+    for (std::size_t i = 0; i < count; ++i) items[i].value.reset();
+    const auto spent = timer.stop();
+    counters_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    counters_.items_out.fetch_add(emitted, std::memory_order_relaxed);
+    in_.release(count);
+    if (ordered_) adapt(count, spent);
+  }
+
+  // An ordered concurrent task's batch grows while batches are quick and shrinks when slow.
+  void adapt(std::size_t count, std::chrono::nanoseconds spent) noexcept {
+    constexpr std::chrono::microseconds kQuick{20};
+    constexpr std::chrono::microseconds kSlow{200};
+    const std::size_t hint = hint_.load(std::memory_order_relaxed);
+    if (spent < kQuick && count == hint && hint < kBatch) {
+      hint_.store(hint * 2 > kBatch ? kBatch : hint * 2, std::memory_order_relaxed);
+    } else if (spent > kSlow && hint > 1) {
+      hint_.store(hint / 2, std::memory_order_relaxed);
+    }
   }
 
   // Ends an activation that found no work; true when it should go on after all.
   bool retire() noexcept {
-    active_.fetch_sub(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    leave();
     if (run_.stopping()) return false;
     if (!in_.empty()) return try_claim();
     if (in_.closed() && in_.empty() && active_.load(std::memory_order_seq_cst) == 0 &&
@@ -191,51 +234,48 @@ class task_runtime final : public activation_target {
     return false;
   }
 
-  void process(envelope<In>& item, std::uint64_t ticket) {
+  // Unordered: calls fn and pushes its output(s) at once.
+  void process(envelope<In>& item, std::uint64_t& emitted) {
     if (downstream_gone_.load(std::memory_order_relaxed)) return;
     if (!item.value) {  // a tombstone from inside a zip branch: pass it on
-      if (config_.ordered) {
-        settle(ticket, std::nullopt, true, item.meta);
-      } else {
-        out_.push(envelope<Out>{std::nullopt, item.meta});
-      }
+      out_.push(envelope<Out>{std::nullopt, item.meta});
       return;
     }
-    counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
     bool delivered = true;
     try {
-      if (config_.ordered) {
-        std::optional<result_type> result{invoke(item)};
-        counters_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-        settle(ticket, std::move(result), false, item.meta);
-        return;
-      }
-      delivered = emit_result<Out, Branch>(out_, counters_, invoke(item), item.meta, run_);
+      delivered = emit_result<Out, Branch>(out_, invoke(item), item.meta, run_, emitted);
     } catch (...) {
-      counters_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-      failed(item, ticket, std::current_exception());
+      failed(item, std::current_exception());
+      if (config_.in_zip) out_.push(envelope<Out>{std::nullopt, item.meta});
       return;
     }
-    counters_.in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (!delivered) downstream_finished();
+  }
+
+  // Ordered: calls fn and keeps its result for settle().
+  slot compute(envelope<In>& item) {
+    if (!item.value || downstream_gone_.load(std::memory_order_relaxed) || run_.stopping()) {
+      return slot{true, std::nullopt, !item.value, item.meta};
+    }
+    try {
+      return slot{true, std::optional<result_type>{invoke(item)}, false, item.meta};
+    } catch (...) {
+      failed(item, std::current_exception());
+      return slot{true, std::nullopt, config_.in_zip, item.meta};
+    }
   }
 
   result_type invoke(envelope<In>& item) {
     // The input stays intact for failure::input when on_error may want a copy of it.
     if constexpr (std::is_invocable_v<const Fn&, In&> && std::is_copy_constructible_v<In>) {
-      if (config_.on_error) return call(fn_, run_.stop_token(), *item.value);
+      if (config_.on_error) return call(fn_, run_.stop_source(), *item.value);
     }
-    return call(fn_, run_.stop_token(), std::move(*item.value));
+    return call(fn_, run_.stop_source(), std::move(*item.value));
   }
 
-  void failed(envelope<In>& item, std::uint64_t ticket, std::exception_ptr error) {
+  void failed(envelope<In>& item, std::exception_ptr error) {
     report_failure<In>(run_, config_, counters_, item.meta.sequence, std::move(error),
                        item.value ? &*item.value : nullptr);
-    if (config_.ordered) {
-      settle(ticket, std::nullopt, config_.in_zip, item.meta);
-    } else if (config_.in_zip) {
-      out_.push(envelope<Out>{std::nullopt, item.meta});
-    }
   }
 
   // Downstream finished early (a join that returned): stop taking items and tell upstream.
@@ -245,45 +285,54 @@ class task_runtime final : public activation_target {
     in_.abandon();
   }
 
-  // Ordered mode: files the result of `ticket` and, when it is next in line, emits it and
-  // every result after it that is ready.
-  void settle(std::uint64_t ticket, std::optional<result_type> result, bool tombstone,
-              item_meta meta) {
+  // Ordered mode: files the results of tickets first .. first+count-1 and, when the first is
+  // next in line, emits them and every later result that is ready.
+  void settle(std::uint64_t first, slot* results, std::size_t count, std::uint64_t& emitted) {
     std::unique_lock lock(order_mu_);
-    window_cv_.wait(lock, [&] { return run_.stopping() || fits(ticket); });
+    window_cv_.wait(lock, [&] { return run_.stopping() || fits(first + count - 1); });
     if (run_.stopping()) return;
-    slot& s = window_[ticket % window_.size()];
-    s.filled = true;
-    s.result = std::move(result);
-    s.tombstone = tombstone;
-    s.meta = meta;
-    if (emitting_ || ticket != next_emit_) return;
+    for (std::size_t i = 0; i < count; ++i) window_[(first + i) % window_.size()] = std::move(results[i]);
+    if (emitting_ || first != next_emit_) return;
     emitting_ = true;
+    std::vector<slot>& ready = ready_;  // only the emitting worker touches it
     for (;;) {
-      slot& head = window_[next_emit_ % window_.size()];
-      if (!head.filled) break;
-      slot ready = std::move(head);
-      head = slot{};
-      ++next_emit_;
-      window_cv_.notify_all();
-      lock.unlock();
-      bool delivered = true;
-      if (ready.result) {
-        try {
-          delivered =
-              emit_result<Out, Branch>(out_, counters_, std::move(*ready.result), ready.meta, run_);
-        } catch (...) {
-          report_failure<In>(run_, config_, counters_, ready.meta.sequence,
-                             std::current_exception(), nullptr);
-        }
-      } else if (ready.tombstone) {
-        out_.push(envelope<Out>{std::nullopt, ready.meta});
+      // Moves out the run of ready results, but frees their slots only once they are emitted:
+      // the window plus what is being emitted never exceeds the window's size.
+      ready.clear();
+      std::uint64_t end = next_emit_;
+      for (; end < next_emit_ + window_.size(); ++end) {
+        slot& head = window_[end % window_.size()];
+        if (!head.filled) break;
+        ready.push_back(std::move(head));
+        head = slot{};
       }
-      if (!delivered) downstream_finished();
+      if (ready.empty()) break;
+      lock.unlock();
+      emit_ready(ready, emitted);
       lock.lock();
+      next_emit_ = end;
+      window_cv_.notify_all();
       if (run_.stopping()) break;
     }
     emitting_ = false;
+  }
+
+  void emit_ready(std::vector<slot>& ready, std::uint64_t& emitted) {
+    for (slot& s : ready) {
+      bool delivered = true;
+      if (s.result) {
+        try {
+          delivered = emit_result<Out, Branch>(out_, std::move(*s.result), s.meta, run_, emitted);
+        } catch (...) {
+          report_failure<In>(run_, config_, counters_, s.meta.sequence, std::current_exception(),
+                             nullptr);
+        }
+      } else if (s.tombstone) {
+        out_.push(envelope<Out>{std::nullopt, s.meta});
+      }
+      if (!delivered) downstream_finished();
+      if (run_.stopping()) return;
+    }
   }
 
   bool fits(std::uint64_t ticket) const {  // order_mu_ held
@@ -297,11 +346,13 @@ class task_runtime final : public activation_target {
 
   const Fn& fn_;
   task_config config_;
+  const bool ordered_ = config_.ordered && config_.concurrency > 1;  // one worker keeps order
   channel<In>& in_;
   port<Out>& out_;
   stage_counters& counters_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> downstream_gone_{false};
+  std::atomic<std::size_t> hint_{1};  // an ordered concurrent task's batch size
 
   std::mutex take_mu_;
   std::uint64_t next_ticket_ = 0;  // guarded by take_mu_
@@ -310,6 +361,7 @@ class task_runtime final : public activation_target {
   std::vector<slot> window_;
   std::uint64_t next_emit_ = 0;
   bool emitting_ = false;
+  std::vector<slot> ready_;  // the emitting worker's, while emitting_
 };
 
 // A sluice::join task: `concurrency` workers, started with the run, each calls fn with a
@@ -340,8 +392,10 @@ class join_runtime final : public activation_target {
     counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
     busy_timer timer(counters_);
     try {
+      std::uint64_t emitted = 0;
       const bool delivered = emit_result<Out, Branch>(
-          out_, counters_, call(fn_, run_.stop_token(), view), item_meta{}, run_);
+          out_, call(fn_, run_.stop_source(), view), item_meta{}, run_, emitted);
+      counters_.items_out.fetch_add(emitted, std::memory_order_relaxed);
       if (!delivered) in_.abandon();
     } catch (...) {
       report_failure<In>(run_, config_, counters_,

@@ -1,0 +1,66 @@
+// Internal: how a worker or reader waits for a queue to fill before it gives its thread back.
+#pragma once
+
+#include <chrono>
+#include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace sluice::detail {
+
+// Spins a little, then yields, for about `budget`. On a machine with more busy threads than
+// cores the yields let the producer we wait for run; once the budget is spent the caller retires
+// (a worker) or sleeps (a reader), so an idle pipeline costs no CPU.
+class backoff {
+ public:
+  static constexpr std::chrono::microseconds kBudget{50};
+
+  // One more wait; false once the budget is spent.
+  bool wait() noexcept {
+    ++round_;
+    if (round_ <= kPauses) {
+      relax();
+      return true;
+    }
+    std::this_thread::yield();
+    if ((round_ & 7U) != 0) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (round_ == 8U + (kPauses & ~7U)) {
+      until_ = now + kBudget;
+      return true;
+    }
+    return now < until_;
+  }
+
+  // One pause instruction: tells the core we spin.
+  static void relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+
+ private:
+  static constexpr unsigned kPauses = 64;
+
+  unsigned round_ = 0;
+  std::chrono::steady_clock::time_point until_{};
+};
+
+// A consumer that has caught up with its producer waits about this long before it takes again,
+// so that it takes a batch rather than items one by one: each take and each item handed over
+// alone costs cache-line transfers between cores that a batch shares. An item that arrives
+// alone is never held back by this: it is taken on the consumer's next look.
+inline constexpr std::chrono::nanoseconds kGather{1000};
+
+inline void gather_pause() noexcept {
+  const auto until = std::chrono::steady_clock::now() + kGather;
+  do {
+    for (int i = 0; i < 16; ++i) backoff::relax();
+  } while (std::chrono::steady_clock::now() < until);
+}
+
+}  // namespace sluice::detail
