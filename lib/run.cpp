@@ -1,6 +1,7 @@
 // A run's life: building, starting activations, stopping, joining. The TBB side is in
 // tbb_engine.cpp.
 #include <algorithm>
+#include <utility>
 
 #include <sluice/detail/barrier.hpp>
 #include <sluice/detail/run.hpp>
@@ -35,7 +36,33 @@ void activation_target::leave() noexcept {
   heavy_barrier();
 }
 
-void activation_target::spawn() noexcept { run_.spawn(*this); }
+namespace {
+thread_local bool hand_off_open = false;
+thread_local activation_target* kept = nullptr;
+}  // namespace
+
+activation_target::hand_off_scope::hand_off_scope() noexcept { hand_off_open = kept == nullptr; }
+activation_target::hand_off_scope::~hand_off_scope() { hand_off_open = false; }
+
+activation_target* activation_target::take_hand_off() noexcept { return std::exchange(kept, nullptr); }
+
+void activation_target::spawn() noexcept {
+  if (hand_off_open) {
+    hand_off_open = false;
+    kept = this;
+    return;
+  }
+  run_.spawn(*this);
+}
+
+void activation_target::run_kept(bool here) noexcept {
+  if (!here) {
+    run_.spawn(*this);
+    return;
+  }
+  run_.count_in();
+  execute();
+}
 
 void activation_target::execute() noexcept {
   // The acquire load pairs with the claim that spawned this activation: it makes the stage's
@@ -89,11 +116,13 @@ void run_state::start() {
 }
 
 void run_state::spawn(activation_target& target) {
-  {
-    std::lock_guard lock(live_mu_);
-    ++live_;
-  }
+  count_in();
   engine_->spawn(target.graph_node_);
+}
+
+void run_state::count_in() {
+  std::lock_guard lock(live_mu_);
+  ++live_;
 }
 
 void run_state::activation_done() noexcept {

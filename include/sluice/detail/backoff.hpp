@@ -15,7 +15,7 @@ namespace sluice::detail {
 // (a worker) or sleeps (a reader), so an idle pipeline costs no CPU.
 class backoff {
  public:
-  static constexpr std::chrono::microseconds kBudget{50};
+  static constexpr std::chrono::microseconds kBudget{5};
 
   // One more wait; false once the budget is spent.
   bool wait() noexcept {
@@ -44,7 +44,7 @@ class backoff {
   }
 
  private:
-  static constexpr unsigned kPauses = 64;
+  static constexpr unsigned kPauses = 256;
 
   unsigned round_ = 0;
   std::chrono::steady_clock::time_point until_{};
@@ -54,7 +54,7 @@ class backoff {
 // so that it takes a batch rather than items one by one: each take and each item handed over
 // alone costs cache-line transfers between cores that a batch shares. An item that arrives
 // alone is never held back by this: it is taken on the consumer's next look.
-inline constexpr std::chrono::nanoseconds kGather{1000};
+inline constexpr std::chrono::nanoseconds kGather{3000};
 
 inline void gather_pause() noexcept {
   const auto until = std::chrono::steady_clock::now() + kGather;

@@ -72,6 +72,25 @@ class activation_target : public node {
   // Entry point used by the flow graph node; runs one activation.
   void execute() noexcept;
 
+  // While one exists on a thread, the first activation that a push on this thread claims is not
+  // enqueued on the arena but kept for this thread to run when its own batch is done: an item
+  // going to an idle stage then continues on the thread that made it, instead of waiting for
+  // a sleeping TBB worker to wake (the flow graph's try_put does the same for a successor).
+  // Only for a push that is the last of its batch and cannot block: the kept activation does
+  // not run until the batch is over.
+  class hand_off_scope {
+   public:
+    hand_off_scope() noexcept;
+    ~hand_off_scope();
+    hand_off_scope(const hand_off_scope&) = delete;
+    hand_off_scope& operator=(const hand_off_scope&) = delete;
+  };
+  // The activation kept by the last hand_off_scope on this thread, if any (cleared).
+  static activation_target* take_hand_off() noexcept;
+  // Runs a kept activation on this thread (its slot is claimed), or enqueues it when `here`
+  // is false.
+  void run_kept(bool here) noexcept;
+
  protected:
   // Runs one activation. Must end with active_ decremented (see retire()).
   virtual void run_activation() noexcept = 0;
@@ -82,8 +101,10 @@ class activation_target : public node {
   // Gives up this activation's slot before its last look at the input (heavy barrier included).
   void leave() noexcept;
 
-  // Starts one more activation; its slot must have been claimed.
+  // Starts one more activation; its slot must have been claimed. Inside a hand_off_scope the
+  // activation is instead left to this thread (see take_hand_off).
   void spawn() noexcept;
+
 
   run_state& run_;
   std::atomic<std::size_t> active_{0};
@@ -122,6 +143,7 @@ class run_state {
   void start();  // spawns the starters; idempotent
   bool started() const noexcept { return started_; }
   void spawn(activation_target& target);  // one more activation of `target`
+  void count_in();                        // one more activation, run by the calling thread
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   void fail(std::exception_ptr error) noexcept;  // first error wins; stops the run
   void cancel() noexcept;                        // stops the run without an error

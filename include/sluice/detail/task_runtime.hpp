@@ -150,6 +150,7 @@ class task_runtime final : public activation_target {
 
   void run_activation() noexcept override {
     std::array<envelope<In>, kBatch> batch;
+    std::vector<slot> done;  // an ordered batch's results
     do {
       backoff spin;
       while (!run_.stopping()) {
@@ -161,7 +162,7 @@ class task_runtime final : public activation_target {
         }
         spin = backoff{};
         if (config_.concurrency > 1) spread();
-        work(batch.data(), taken, ticket);
+        work(batch.data(), taken, ticket, done);
         if (taken < kBatch / 2 && config_.concurrency == 1) gather_pause();
       }
     } while (retire());
@@ -189,18 +190,34 @@ class task_runtime final : public activation_target {
     if (!in_.empty() && try_claim()) spawn();
   }
 
-  void work(envelope<In>* items, std::size_t count, std::uint64_t ticket) {
+  void work(envelope<In>* items, std::size_t count, std::uint64_t ticket,
+            std::vector<slot>& done) {
     counters_.items_in.fetch_add(count, std::memory_order_relaxed);
     counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
     busy_timer timer(counters_);
     std::uint64_t emitted = 0;
     if (ordered_) {
-      std::vector<slot> done;
-      done.reserve(count);
+      done.clear();  // the activation's, reused: no allocation per batch
       for (std::size_t i = 0; i < count; ++i) done.push_back(compute(items[i]));
       settle(ticket, done.data(), count, emitted);
+      done.clear();
     } else {
-      for (std::size_t i = 0; i < count && !run_.stopping(); ++i) process(items[i], emitted);
+      const std::size_t last = count - 1;
+      for (std::size_t i = 0; i < last && !run_.stopping(); ++i) process(items[i], emitted);
+      if (!run_.stopping()) {
+        if constexpr (!Branch) {
+          // One push, after which this worker pushes nothing more in this batch: safe to keep
+          // an activation it starts for this thread (hand_off_scope).
+          if (config_.concurrency == 1) {
+            activation_target::hand_off_scope keep;
+            process(items[last], emitted);
+          } else {
+            process(items[last], emitted);
+          }
+        } else {
+          process(items[last], emitted);
+        }
+      }
     }
     for (std::size_t i = 0; i < count; ++i) items[i].value.reset();
     const auto spent = timer.stop();
@@ -208,6 +225,9 @@ class task_runtime final : public activation_target {
     counters_.items_out.fetch_add(emitted, std::memory_order_relaxed);
     in_.release(count);
     if (ordered_) adapt(count, spent);
+    // The stage this batch woke runs on this thread when this one has nothing left to do,
+    // otherwise beside it on another.
+    if (activation_target* next = take_hand_off()) next->run_kept(in_.empty());
   }
 
   // An ordered concurrent task's batch grows while batches are quick and shrinks when slow.
