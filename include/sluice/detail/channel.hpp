@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <utility>
 
@@ -35,17 +36,31 @@ struct envelope {
 };
 
 // Something a stage pushes its outputs into: a queue, or a shape's dispatcher in front of
-// several queues.
+// several queues. Each producer registers once and passes the id it got to every call.
 template <class T>
 class port : public node {
  public:
+  // Build time: one more producer will push here; `serial` when its pushes never overlap.
+  // Returns the id the producer passes to push() and producer_done().
+  virtual std::size_t add_producer(bool serial) = 0;
   // Blocks while there is no room. False when nobody wants more items (the run is stopping,
   // or every consumer downstream finished early); the caller then stops producing.
-  virtual bool push(envelope<T>&& item) = 0;
-  // Build time: one more producer will push here; `serial` when its pushes never overlap.
-  virtual void add_producer(bool serial) = 0;
+  virtual bool push(envelope<T>&& item, std::size_t producer) = 0;
   // A producer finished; the last one closes the port.
-  virtual void producer_done() = 0;
+  virtual void producer_done(std::size_t producer) = 0;
+};
+
+// A producer's end of a port: the port and the id it registered under.
+template <class T>
+class outlet {
+ public:
+  outlet(port<T>& to, bool serial) : port_(&to), id_(to.add_producer(serial)) {}
+  bool push(envelope<T>&& item) const { return port_->push(std::move(item), id_); }
+  void producer_done() const { port_->producer_done(id_); }
+
+ private:
+  port<T>* port_;
+  std::size_t id_;
 };
 
 // The batch a worker takes from its queue at once, for an item of `size` bytes: large enough
@@ -62,8 +77,9 @@ inline constexpr moodycamel::LightweightSemaphore::ssize_t kWakeAll = 1 << 28;
 // A bounded multi-producer multi-consumer queue of envelope<T>.
 //
 // Room: `capacity` counts items that are queued or taken by a consumer that has not finished
-// the batch they came in; a push waits for room. A lone serial producer takes room in credits of
-// up to kCreditBatch at once, so most pushes touch no shared counter.
+// the batch they came in; a push waits for room. A serial producer takes room in credits of up
+// to kCreditBatch at once (less when several share the queue), so most pushes touch no shared
+// counter; it gives back what it did not use when it is done.
 //
 // Consumer: either a stage's activations (`consumer`, woken through activation_target::notify)
 // or threads that block in pop_bulk() (a stream's reader, join workers, batch). A push makes its
@@ -73,25 +89,45 @@ template <class T>
 class channel final : public port<T> {
   using ssize = moodycamel::LightweightSemaphore::ssize_t;
 
+  // One per producer. A serial producer has its own ProducerToken (its items stay FIFO even
+  // when its successive activations run on different threads) and takes room in credits.
+  struct writer {
+    std::optional<moodycamel::ProducerToken> token{};
+    std::size_t credits = 0;  // room taken and not used yet; touched by this producer alone
+  };
+
+
  public:
   channel(run_state& run, std::size_t capacity, activation_target* consumer)
       : run_(run),
         consumer_(consumer),
-        credit_batch_(std::max<std::size_t>(1, std::min(kCreditBatch, capacity / 4))),
+        capacity_(capacity),
         queue_(capacity),
         room_(static_cast<ssize>(capacity), 1000) {}
 
   // ---- producer side ----
-  bool push(envelope<T>&& item) override {
-    if (token_) {
-      if (credits_ == 0 && !refill()) return false;
-      --credits_;
+  std::size_t add_producer(bool serial) override {
+    writer& w = writers_.emplace_back();
+    if (serial) w.token.emplace(queue_);
+    open_.fetch_add(1, std::memory_order_relaxed);
+    std::size_t serial_writers = 0;
+    for (const writer& each : writers_) serial_writers += each.token ? 1 : 0;
+    credit_batch_ = std::max<std::size_t>(
+        1, std::min(kCreditBatch, capacity_ / (4 * std::max<std::size_t>(serial_writers, 1))));
+    return writers_.size() - 1;
+  }
+
+  bool push(envelope<T>&& item, std::size_t producer) override {
+    writer& w = writers_[producer];
+    if (w.token) {
+      if (w.credits == 0 && !refill(w)) return false;
+      --w.credits;
     } else if (!room_.tryWait() && !wait_for_room()) {
       return false;
     }
     if (run_.stopping() || abandoned_.load(std::memory_order_relaxed)) return false;
-    if (token_) {
-      queue_.enqueue(*token_, std::move(item));
+    if (w.token) {
+      queue_.enqueue(*w.token, std::move(item));
     } else {
       queue_.enqueue(std::move(item));
     }
@@ -104,14 +140,9 @@ class channel final : public port<T> {
     return true;
   }
 
-  void add_producer(bool serial) override {
-    ++producers_;
-    open_.fetch_add(1, std::memory_order_relaxed);
-    token_.reset();
-    if (producers_ == 1 && serial) token_.emplace(queue_);
-  }
-
-  void producer_done() override {
+  void producer_done(std::size_t producer) override {
+    writer& w = writers_[producer];
+    release(std::exchange(w.credits, 0));  // room it took and did not use
     if (open_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     closed_.store(true, std::memory_order_seq_cst);
     if (consumer_ != nullptr) {
@@ -175,13 +206,13 @@ class channel final : public port<T> {
 
  private:
   // Waits for at least one room credit and takes up to credit_batch_; false when stopping.
-  bool refill() {
+  bool refill(writer& w) {
     ssize got = room_.tryWaitMany(static_cast<ssize>(credit_batch_));
     if (got == 0) {
       if (!wait_for_room()) return false;
       got = 1 + room_.tryWaitMany(static_cast<ssize>(credit_batch_) - 1);
     }
-    credits_ = static_cast<std::size_t>(got);
+    w.credits = static_cast<std::size_t>(got);
     return true;
   }
 
@@ -217,14 +248,13 @@ class channel final : public port<T> {
 
   run_state& run_;
   activation_target* consumer_;
-  std::size_t credit_batch_;
+  std::size_t capacity_;
+  std::size_t credit_batch_ = 1;
+  std::deque<writer> writers_;  // by producer id; filled while building
   moodycamel::ConcurrentQueue<envelope<T>> queue_;
   moodycamel::LightweightSemaphore room_;
   moodycamel::LightweightSemaphore items_{0, 1000};     // wakes sleeping readers
   std::atomic<int> sleepers_{0};                       // readers in sleep()
-  std::optional<moodycamel::ProducerToken> token_{};  // the lone serial producer's
-  std::size_t credits_ = 0;                            // room it holds; touched by it alone
-  std::size_t producers_ = 0;
   std::atomic<int> open_{0};
   std::atomic<bool> closed_{false};
   std::atomic<bool> abandoned_{false};

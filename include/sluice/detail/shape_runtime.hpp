@@ -67,12 +67,13 @@ template <class From, class To>
 class merge_port final : public port<From> {
  public:
   explicit merge_port(port<To>& out) : out_(out) {}
-  bool push(envelope<From>&& item) override {
-    if (!item.value) return out_.push(envelope<To>{std::nullopt, item.meta});
-    return out_.push(envelope<To>{To(std::in_place_type<From>, std::move(*item.value)), item.meta});
+  std::size_t add_producer(bool serial) override { return out_.add_producer(serial); }
+  bool push(envelope<From>&& item, std::size_t producer) override {
+    if (!item.value) return out_.push(envelope<To>{std::nullopt, item.meta}, producer);
+    return out_.push(envelope<To>{To(std::in_place_type<From>, std::move(*item.value)), item.meta},
+                     producer);
   }
-  void add_producer(bool serial) override { out_.add_producer(serial); }
-  void producer_done() override { out_.producer_done(); }
+  void producer_done(std::size_t producer) override { out_.producer_done(producer); }
 
  private:
   port<To>& out_;
@@ -85,12 +86,23 @@ class dispatcher : public port<In> {
  public:
   std::array<port<In>*, N> branches{};
 
-  void add_producer(bool serial) override {
-    for (port<In>* b : branches) b->add_producer(serial);
+  std::size_t add_producer(bool serial) override {
+    auto& ids = ids_.emplace_back();
+    for (std::size_t i = 0; i < N; ++i) ids[i] = branches[i]->add_producer(serial);
+    return ids_.size() - 1;
   }
-  void producer_done() override {
-    for (port<In>* b : branches) b->producer_done();
+  void producer_done(std::size_t producer) override {
+    for (std::size_t i = 0; i < N; ++i) branches[i]->producer_done(ids_[producer][i]);
   }
+
+ protected:
+  // Hands `item` to branch `i` under the id its producer has there.
+  bool hand(std::size_t i, envelope<In>&& item, std::size_t producer) {
+    return branches[i]->push(std::move(item), ids_[producer][i]);
+  }
+
+ private:
+  std::vector<std::array<std::size_t, N>> ids_;  // [producer][branch]: ids in the branches
 };
 
 // fan_out: every item to every branch (copies; the last branch gets the original).
@@ -99,12 +111,12 @@ class fan_out_port final : public dispatcher<In, N> {
  public:
   using dispatcher<In, N>::branches;
 
-  bool push(envelope<In>&& item) override {
+  bool push(envelope<In>&& item, std::size_t producer) override {
     bool wanted = false;
     for (std::size_t i = 0; i < N; ++i) {
       if (gone_[i].load(std::memory_order_relaxed)) continue;
       envelope<In> copy = i + 1 == N ? std::move(item) : item;
-      if (branches[i]->push(std::move(copy))) {
+      if (this->hand(i, std::move(copy), producer)) {
         wanted = true;
       } else {
         gone_[i].store(true, std::memory_order_relaxed);
@@ -125,7 +137,7 @@ class route_port final : public dispatcher<In, N> {
   route_port(run_state& run, const Selector& selector, std::string where)
       : run_(run), selector_(selector), where_(std::move(where)) {}
 
-  bool push(envelope<In>&& item) override {
+  bool push(envelope<In>&& item, std::size_t producer) override {
     std::size_t index = 0;
     try {
       const auto chosen = selector_(std::as_const(*item.value));
@@ -143,7 +155,7 @@ class route_port final : public dispatcher<In, N> {
       return false;
     }
     if (gone_[index].load(std::memory_order_relaxed)) return true;  // that branch stopped early
-    if (branches[index]->push(std::move(item))) return true;
+    if (this->hand(index, std::move(item), producer)) return true;
     gone_[index].store(true, std::memory_order_relaxed);
     for (const auto& g : gone_) {
       if (!g.load(std::memory_order_relaxed)) return true;
@@ -174,9 +186,7 @@ class zip_joiner final : public node {
 
  public:
   zip_joiner(port<tuple_type>& out, bool leave_tombstones)
-      : out_(out), leave_tombstones_(leave_tombstones) {
-    out_.add_producer(false);
-  }
+      : out_(out, false), leave_tombstones_(leave_tombstones) {}
 
   template <std::size_t I>
   class input final : public port<std::tuple_element_t<I, tuple_type>> {
@@ -184,9 +194,14 @@ class zip_joiner final : public node {
 
    public:
     explicit input(zip_joiner& joiner) : joiner_(joiner) {}
-    bool push(envelope<T>&& item) override { return joiner_.template arrive<I>(std::move(item)); }
-    void add_producer(bool) override { joiner_.producers_.fetch_add(1, std::memory_order_relaxed); }
-    void producer_done() override { joiner_.producer_done(); }
+    std::size_t add_producer(bool) override {
+      joiner_.producers_.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+    bool push(envelope<T>&& item, std::size_t) override {
+      return joiner_.template arrive<I>(std::move(item));
+    }
+    void producer_done(std::size_t) override { joiner_.producer_done(); }
 
    private:
     zip_joiner& joiner_;
@@ -200,7 +215,7 @@ class zip_joiner final : public node {
     return tag;
   }
 
-  port<tuple_type>& out() noexcept { return out_; }
+  const outlet<tuple_type>& out() const noexcept { return out_; }
 
  private:
   template <std::size_t I, class T>
@@ -232,7 +247,7 @@ class zip_joiner final : public node {
     if (producers_.fetch_sub(1, std::memory_order_acq_rel) == 1) out_.producer_done();
   }
 
-  port<tuple_type>& out_;
+  outlet<tuple_type> out_;
   bool leave_tombstones_;
   std::atomic<std::size_t> producers_{0};
   std::atomic<std::uint64_t> next_tag_{0};
@@ -247,12 +262,12 @@ class zip_port final : public dispatcher<In, N> {
   using dispatcher<In, N>::branches;
   explicit zip_port(Joiner& joiner) : joiner_(joiner) {}
 
-  bool push(envelope<In>&& item) override {
+  bool push(envelope<In>&& item, std::size_t producer) override {
     if (!item.value) return joiner_.out().push({std::nullopt, item.meta});  // nested zip
     const item_meta tagged{item.meta.sequence, joiner_.open(item.meta)};
     for (std::size_t i = 0; i < N; ++i) {
       envelope<In> copy{i + 1 == N ? std::move(item.value) : item.value, tagged};
-      if (!branches[i]->push(std::move(copy))) return false;
+      if (!this->hand(i, std::move(copy), producer)) return false;
     }
     return true;
   }
@@ -274,9 +289,8 @@ class batch_runtime final : public activation_target {
         size_(size),
         max_wait_(max_wait),
         in_(run.make<channel<In>>(run, in_capacity, nullptr)),
-        out_(out),
+        out_(out, true),
         counters_(run.counters(position, "batch#" + std::to_string(position))) {
-    out_.add_producer(true);
     counters_.queued = &channel<In>::size_of;
     counters_.queue = &in_;
     run.add_target(*this, 1);
@@ -335,7 +349,7 @@ class batch_runtime final : public activation_target {
   std::size_t size_;
   std::chrono::milliseconds max_wait_;
   channel<In>& in_;
-  port<Out>& out_;
+  outlet<Out> out_;
   stage_counters& counters_;
 };
 

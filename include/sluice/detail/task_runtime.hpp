@@ -27,7 +27,7 @@ namespace sluice::detail {
 // Pushes what one call returned: the value itself, or each element when the task is a branch.
 // Adds the number pushed to `emitted`. Returns false when downstream wants no more.
 template <class Out, bool Branch, class Result>
-bool emit_result(port<Out>& out, Result&& result, item_meta meta, const run_state& run,
+bool emit_result(const outlet<Out>& out, Result&& result, item_meta meta, const run_state& run,
                  std::uint64_t& emitted) {
   if constexpr (Branch) {
     for (auto&& element : result) {
@@ -52,10 +52,9 @@ class producer_runtime final : public activation_target {
       : activation_target(run, 1),
         fn_(fn),
         config_(std::move(config)),
-        out_(out),
+        out_(out, true),
         counters_(run.counters(config_.position, config_.name)),
         args_(std::move(args)) {
-    out_.add_producer(true);
     run.add_target(*this, 1);
     run.add_starter(*this, 1);
   }
@@ -101,7 +100,7 @@ class producer_runtime final : public activation_target {
 
   const Fn& fn_;
   task_config config_;
-  port<Out>& out_;
+  outlet<Out> out_;
   stage_counters& counters_;
   std::tuple<Args...> args_;
   std::uint64_t sequence_ = 0;  // items emitted so far
@@ -128,9 +127,8 @@ class task_runtime final : public activation_target {
         fn_(fn),
         config_(std::move(config)),
         in_(run.make<channel<In>>(run, in_capacity, this)),
-        out_(out),
+        out_(out, config_.concurrency == 1 || config_.ordered),
         counters_(run.counters(config_.position, config_.name)) {
-    out_.add_producer(config_.concurrency == 1 || config_.ordered);
     counters_.queued = &channel<In>::size_of;
     counters_.queue = &in_;
     busy_ = &counters_.in_flight;
@@ -368,7 +366,7 @@ class task_runtime final : public activation_target {
   task_config config_;
   const bool ordered_ = config_.ordered && config_.concurrency > 1;  // one worker keeps order
   channel<In>& in_;
-  port<Out>& out_;
+  outlet<Out> out_;
   stage_counters& counters_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> downstream_gone_{false};
@@ -395,9 +393,8 @@ class join_runtime final : public activation_target {
         fn_(fn),
         config_(std::move(config)),
         in_(run.make<channel<In>>(run, in_capacity, nullptr)),
-        out_(out),
+        out_(out, config_.concurrency == 1),
         counters_(run.counters(config_.position, config_.name)) {
-    out_.add_producer(config_.concurrency == 1);
     counters_.queued = &channel<In>::size_of;
     counters_.queue = &in_;
     run.add_target(*this, config_.concurrency);
@@ -433,7 +430,7 @@ class join_runtime final : public activation_target {
   const Fn& fn_;
   task_config config_;
   channel<In>& in_;
-  port<Out>& out_;
+  outlet<Out> out_;
   stage_counters& counters_;
 };
 
