@@ -58,7 +58,7 @@ class activation_target : public node {
   // Called by a push after its item became visible and after a light barrier (barrier.hpp):
   // starts an activation when none is alive, or when every alive one is busy in a call and
   // fewer than `concurrency` are alive. Costs one or two relaxed loads otherwise. (A worker that
-  // takes items while more wait starts further workers itself; see task_runtime::spread.)
+  // takes an item while more wait starts further workers itself; see task_runtime::spread.)
   void notify() noexcept {
     const std::size_t alive = active_.load(std::memory_order_relaxed);
     if (alive >= concurrency_) return;

@@ -181,11 +181,12 @@ class task_runtime final : public activation_target {
     return taken;
   }
 
-  // A concurrent task's worker that took a batch while more items wait starts one more worker
-  // (each new worker does the same), so a burst reaches `concurrency` calls in flight without
-  // every push checking the queue's length.
+  // A concurrent task's worker that took a batch while more items wait starts a worker for each
+  // waiting item, up to `concurrency` alive, all at once: a burst reaches `concurrency` calls in
+  // flight in one wave of thread wake-ups (one after another, under CPU load each wake-up can
+  // take a scheduler slice), and pushes need not check the queue's length.
   void spread() noexcept {
-    if (!in_.empty() && try_claim()) spawn();
+    for (std::size_t waiting = in_.size(); waiting != 0 && try_claim(); --waiting) spawn();
   }
 
   void work(envelope<In>* items, std::size_t count, std::uint64_t ticket,
