@@ -105,7 +105,6 @@ class activation_target : public node {
   // activation is instead left to this thread (see take_hand_off).
   void spawn() noexcept;
 
-
   run_state& run_;
   std::atomic<std::size_t> active_{0};
   std::size_t concurrency_;

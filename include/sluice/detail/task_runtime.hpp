@@ -119,6 +119,7 @@ template <class Fn, class In, class Out, bool Branch>
 class task_runtime final : public activation_target {
   using result_type = std::remove_cvref_t<call_result_t<Fn, In&&>>;
   static constexpr std::size_t kBatch = batch_limit(sizeof(envelope<In>));
+  static constexpr bool kHandsOff = !Branch;  // a branch's last item may push many outputs
 
  public:
   task_runtime(run_state& run, const Fn& fn, task_config config, std::size_t in_capacity,
@@ -199,23 +200,13 @@ class task_runtime final : public activation_target {
       done.clear();  // the activation's, reused: no allocation per batch
       for (std::size_t i = 0; i < count; ++i) done.push_back(compute(items[i]));
       settle(ticket, done.data(), count, emitted);
-      done.clear();
     } else {
-      const std::size_t last = count - 1;
-      for (std::size_t i = 0; i < last && !run_.stopping(); ++i) process(items[i], emitted);
-      if (!run_.stopping()) {
-        if constexpr (!Branch) {
-          // One push, after which this worker pushes nothing more in this batch: safe to keep
-          // an activation it starts for this thread (hand_off_scope).
-          if (config_.concurrency == 1) {
-            activation_target::hand_off_scope keep;
-            process(items[last], emitted);
-          } else {
-            process(items[last], emitted);
-          }
-        } else {
-          process(items[last], emitted);
-        }
+      for (std::size_t i = 0; i < count && !run_.stopping(); ++i) {
+        // The batch's last push (one push, non-branch, serial worker) may keep an activation
+        // it starts for this thread: nothing this batch does after it can wait on that stage.
+        std::optional<activation_target::hand_off_scope> keep;
+        if (kHandsOff && i + 1 == count && config_.concurrency == 1) keep.emplace();
+        process(items[i], emitted);
       }
     }
     for (std::size_t i = 0; i < count; ++i) items[i].value.reset();
