@@ -69,7 +69,7 @@ constexpr std::size_t batch_limit(std::size_t size) {
   return std::clamp<std::size_t>(4096 / (size == 0 ? 1 : size), 1, 128);
 }
 
-// How many room credits a lone serial producer takes at once (see channel::push).
+// How many room credits a serial producer takes at once (see channel::push).
 inline constexpr std::size_t kCreditBatch = 64;
 // Enough tokens to release every waiter for good when a run stops.
 inline constexpr moodycamel::LightweightSemaphore::ssize_t kWakeAll = 1 << 28;
@@ -95,7 +95,6 @@ class channel final : public port<T> {
     std::optional<moodycamel::ProducerToken> token{};
     std::size_t credits = 0;  // room taken and not used yet; touched by this producer alone
   };
-
 
  public:
   channel(run_state& run, std::size_t capacity, activation_target* consumer)
