@@ -120,6 +120,34 @@ TEST_SUITE("concurrency") {
     CHECK_FALSE(second_on_item_0.timed_out());
   }
 
+  TEST_CASE("a task whose idle successor runs on its thread still takes the items that come next" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    // Item 0 reaches an idle `second` at the end of `first`'s batch, so `second` may run on the
+    // thread that ran `first`. Item 1 only exists once `second` is busy with item 0, and that
+    // call waits until `first` is busy with item 1: `first` must take it on another thread.
+    sluice_test::gate second_on_item_0;
+    sluice_test::gate first_on_item_1;
+    auto first = [&](int x) {
+      if (x == 1) first_on_item_1.open();
+      return x;
+    };
+    auto second = [&](int x) {
+      if (x == 0) {
+        second_on_item_0.open();
+        first_on_item_1.wait();
+      }
+      return x;
+    };
+    auto producer = [&](int) { return two_phases(1, 9, &second_on_item_0); };
+    auto run = (sluice::task(producer, sluice::branch) | sluice::task(first) |
+                sluice::task(second)) > sluice::count();
+
+    CHECK(run(0) == 10);
+    CHECK_FALSE(second_on_item_0.timed_out());
+    CHECK_FALSE(first_on_item_1.timed_out());
+  }
+
   TEST_CASE(
       "a CPU-bound branch completes all its items while 100 blocking calls are held in flight" *
       doctest::timeout(60)) {

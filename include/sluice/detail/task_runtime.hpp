@@ -162,9 +162,13 @@ class task_runtime final : public activation_target {
         spin = backoff{};
         if (config_.concurrency > 1) spread();
         work(batch.data(), taken, ticket, done);
+        if (kept_ != nullptr) break;  // this thread goes on with the next stage
         if (taken < kBatch / 2 && config_.concurrency == 1) gather_pause();
       }
     } while (retire());
+    // Only once this activation has given up its slot: the next stage's calls may wait for
+    // this stage to take further items, which a new activation of it then does.
+    if (kept_ != nullptr) std::exchange(kept_, nullptr)->run_kept(true);
   }
 
   // Takes a batch without blocking; with `ordered`, numbers it from `first_ticket`.
@@ -215,9 +219,15 @@ class task_runtime final : public activation_target {
     counters_.items_out.fetch_add(emitted, std::memory_order_relaxed);
     in_.release(count);
     if (ordered_) adapt(count, spent);
-    // The stage this batch woke runs on this thread when this one has nothing left to do,
-    // otherwise beside it on another.
-    if (activation_target* next = take_hand_off()) next->run_kept(in_.empty());
+    // The stage this batch woke runs on this thread when this one has nothing left to do (after
+    // this activation retires, see run_activation), otherwise beside it on another.
+    if (activation_target* next = take_hand_off()) {
+      if (in_.empty()) {
+        kept_ = next;
+      } else {
+        next->run_kept(false);
+      }
+    }
   }
 
   // An ordered concurrent task's batch grows while batches are quick and shrinks when slow.
@@ -232,11 +242,15 @@ class task_runtime final : public activation_target {
     }
   }
 
-  // Ends an activation that found no work; true when it should go on after all.
+  // Ends an activation that found no work; true when it should go on after all (a stage kept
+  // for this thread then starts on another).
   bool retire() noexcept {
     leave();
     if (run_.stopping()) return false;
-    if (!in_.empty()) return try_claim();
+    if (!in_.empty() && try_claim()) {
+      if (kept_ != nullptr) std::exchange(kept_, nullptr)->run_kept(false);
+      return true;
+    }
     if (in_.closed() && in_.empty() && active_.load(std::memory_order_seq_cst) == 0 &&
         !finished_.exchange(true, std::memory_order_acq_rel)) {
       out_.producer_done();
@@ -363,6 +377,7 @@ class task_runtime final : public activation_target {
   std::atomic<bool> finished_{false};
   std::atomic<bool> downstream_gone_{false};
   std::atomic<std::size_t> hint_{1};  // an ordered concurrent task's batch size
+  activation_target* kept_ = nullptr;  // the stage a serial worker's last push woke, to run next
 
   std::mutex take_mu_;
   std::uint64_t next_ticket_ = 0;  // guarded by take_mu_
