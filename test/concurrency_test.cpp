@@ -28,6 +28,13 @@ sluice::generator<int> two_phases(int first, int second, sluice_test::gate* betw
   for (int i = first; i < first + second; ++i) co_yield i;
 }
 
+// Yields `burst` items, sleeps `pause`, then yields `burst` more.
+sluice::generator<int> bursts(int burst, std::chrono::milliseconds pause) {
+  for (int i = 0; i < burst; ++i) co_yield i;
+  std::this_thread::sleep_for(pause);
+  for (int i = burst; i < 2 * burst; ++i) co_yield i;
+}
+
 }  // namespace
 
 TEST_SUITE("concurrency") {
@@ -188,6 +195,30 @@ TEST_SUITE("concurrency") {
     CHECK(cpu_done.load() == cpu_items);
     CHECK(blocked.peak() == blocking_items);
     CHECK(fewest_blocked_seen.load() == blocking_items);  // every CPU call ran beside all 100
+  }
+
+  TEST_CASE("a task has all its workers in flight again after its input paused" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    // During the pause the task's idle workers give their threads back; the second burst must
+    // start them all again.
+    constexpr int workers = 8;
+    sluice_test::gate first_burst{static_cast<std::size_t>(workers)};
+    sluice_test::gate second_burst{static_cast<std::size_t>(workers)};
+    sluice_test::concurrency_tracker tracker;
+    auto held = [&](int x) {
+      auto in_call = tracker.track();
+      (x < workers ? first_burst : second_burst).arrive_and_wait();
+      return x;
+    };
+    auto run =
+        (sluice::task(bursts, sluice::branch) |
+         sluice::task(held, {.concurrency = static_cast<std::size_t>(workers)})) > sluice::count();
+
+    CHECK(run(workers, 50ms) == 2 * workers);
+    CHECK_FALSE(first_burst.timed_out());
+    CHECK_FALSE(second_burst.timed_out());
+    CHECK(tracker.peak() == static_cast<std::size_t>(workers));
   }
 
 }  // TEST_SUITE

@@ -1,6 +1,7 @@
 // Internal: how a worker or reader waits for a queue to fill before it gives its thread back.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -17,21 +18,23 @@ class backoff {
  public:
   static constexpr std::chrono::microseconds kBudget{5};
 
-  // One more wait; false once the budget is spent.
+  // One more wait; false once the budget is spent. The pauses between two looks double (1, 2,
+  // 4 ... 32): a look at a queue fed by many producers scans each of them, so an idle wait makes
+  // a dozen looks rather than hundreds, while one that ends soon still ends within a few pauses.
   bool wait() noexcept {
-    ++round_;
-    if (round_ <= kPauses) {
-      relax();
+    if (paused_ < kPauses) {
+      const unsigned n = std::min(1U << std::min(round_, kMaxShift), kPauses - paused_);
+      for (unsigned i = 0; i < n; ++i) relax();
+      paused_ += n;
+      ++round_;
       return true;
     }
     std::this_thread::yield();
-    if ((round_ & 7U) != 0) return true;
-    const auto now = std::chrono::steady_clock::now();
-    if (round_ == 8U + (kPauses & ~7U)) {
-      until_ = now + kBudget;
+    if (++yields_ == 1U) {
+      until_ = std::chrono::steady_clock::now() + kBudget;
       return true;
     }
-    return now < until_;
+    return (yields_ & 7U) != 0 || std::chrono::steady_clock::now() < until_;
   }
 
   // One pause instruction: tells the core we spin.
@@ -45,8 +48,11 @@ class backoff {
 
  private:
   static constexpr unsigned kPauses = 256;
+  static constexpr unsigned kMaxShift = 5;
 
   unsigned round_ = 0;
+  unsigned paused_ = 0;
+  unsigned yields_ = 0;
   std::chrono::steady_clock::time_point until_{};
 };
 
