@@ -1,10 +1,13 @@
 // This header defines how sluice reports a failed item: sluice::failure, the value handed to a
-// task's on_error handler, and sluice::skip, a ready handler that drops failed items.
+// task's on_error handler, and sluice::skip, a ready handler that drops failed items; and the
+// exceptions sluice itself throws: sluice::all_failed, sluice::timeout_error,
+// sluice::circuit_open and sluice::codec_error.
 #pragma once
 
 #include <any>
 #include <cstdint>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -34,5 +37,43 @@ struct skip_t {
   void operator()(const failure&) const noexcept {}
 };
 inline constexpr skip_t skip{};
+
+// Every attempt failed: a retry that ran out of attempts, or a fallback sequence (with_fallback,
+// first_of) whose every alternative threw.
+//
+// Example:
+//   try { fetch(url); } catch (const sluice::all_failed& e) { for (auto& err : e.errors()) ...; }
+// errors() holds each failed attempt's exception as it was thrown, oldest first; an attempt that
+// was itself a fallback sequence contributes its own all_failed. what() names how many attempts
+// failed and repeats the last one's what().
+class all_failed : public std::runtime_error {
+ public:
+  // `what` says what ran out ("retry", "with_fallback", ...); `errors` must not be empty.
+  all_failed(const std::string& what, std::vector<std::exception_ptr> errors);
+  const std::vector<std::exception_ptr>& errors() const noexcept { return errors_; }
+
+ private:
+  std::vector<std::exception_ptr> errors_;
+};
+
+// An attempt ran past its deadline (task_options::timeout). In thread mode the call cannot be
+// killed: a callable that takes a trailing std::stop_token is asked to stop at the deadline, and
+// whatever the attempt returns after the deadline is discarded in favour of this error.
+class timeout_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A call was refused without being made because its circuit breaker is open.
+class circuit_open : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Bytes given to sluice::codec<T>::decode were truncated or corrupt.
+class codec_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 }  // namespace sluice

@@ -1,6 +1,7 @@
 // This header includes every public header of sluice, and nothing else.
 #pragma once
 
+#include <sluice/clock.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/generator.hpp>
 #include <sluice/pipeline.hpp>
