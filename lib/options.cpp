@@ -8,7 +8,8 @@ namespace sluice::detail {
 
 task_config resolve_task(std::size_t position, const std::string& name, std::size_t concurrency,
                          std::size_t capacity, bool ordered,
-                         std::function<void(const failure&)> on_error, bool producer, bool join) {
+                         std::function<void(const failure&)> on_error, bool producer, bool join,
+                         task_resilience resilience) {
   task_config config;
   config.position = position;
   const std::string numbered = "task#" + std::to_string(position);
@@ -29,6 +30,21 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
                                 "; the first task of a pipeline runs once per run, so its "
                                 "concurrency must be 1");
   }
+  if (resilience.any() && (producer || join)) {
+    throw std::invalid_argument(
+        "sluice: " + who + (producer ? " is the producer" : " is a sluice::join task") +
+        " and has retry, rate, cache, timeout or breaker options; they wrap each item's call, "
+        "and this task's callable is not called per item");
+  }
+  if (resilience.retry) check_retry_policy(*resilience.retry, who);
+  if (resilience.rate) check_rate_limit(*resilience.rate, who);
+  // A cache policy is checked when the task's cache is made (cache_store), a breaker when it is.
+  if (resilience.timeout.count() < 0) {
+    throw std::invalid_argument("sluice: " + who + " has a negative timeout (" +
+                                std::to_string(resilience.timeout.count()) + " ms); 0 means none");
+  }
+  config.who = who;
+  config.resilience = std::move(resilience);
   config.concurrency = concurrency;
   config.capacity = capacity == 0 ? default_capacity : capacity;
   config.ordered = ordered && concurrency > 1;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include <sluice/circuit_breaker.hpp>
 #include <sluice/detail/barrier.hpp>
 #include <sluice/detail/run.hpp>
 
@@ -44,7 +45,9 @@ thread_local activation_target* kept = nullptr;
 activation_target::hand_off_scope::hand_off_scope() noexcept { hand_off_open = kept == nullptr; }
 activation_target::hand_off_scope::~hand_off_scope() { hand_off_open = false; }
 
-activation_target* activation_target::take_hand_off() noexcept { return std::exchange(kept, nullptr); }
+activation_target* activation_target::take_hand_off() noexcept {
+  return std::exchange(kept, nullptr);
+}
 
 void activation_target::spawn() noexcept {
   if (hand_off_open) {
@@ -179,6 +182,7 @@ std::vector<task_stats> run_state::stats() const {
       s.in_flight = c->in_flight.load(std::memory_order_relaxed);
       s.busy = std::chrono::nanoseconds(c->busy_ns.load(std::memory_order_relaxed));
       if (c->queued != nullptr) s.queued = c->queued(c->queue);
+      if (c->breaker != nullptr) s.circuit = c->breaker->state();
     }
     out.push_back(std::move(s));
   }

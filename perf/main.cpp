@@ -21,8 +21,10 @@ struct workload {
 };
 
 constexpr workload workloads[] = {
-    {"chain", perf::run_chain},   {"cpu", perf::run_cpu},       {"blocking", perf::run_blocking},
-    {"memory", perf::run_memory}, {"shapes", perf::run_shapes}, {"latency", perf::run_latency},
+    {"chain", perf::run_chain},           {"cpu", perf::run_cpu},
+    {"blocking", perf::run_blocking},     {"memory", perf::run_memory},
+    {"shapes", perf::run_shapes},         {"latency", perf::run_latency},
+    {"resilience", perf::run_resilience}, {"rate", perf::run_rate},
 };
 
 std::vector<std::string> workload_names() {

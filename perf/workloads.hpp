@@ -10,12 +10,14 @@
 
 namespace perf {
 
-result run_chain(const options& o);     // chain.cpp
-result run_cpu(const options& o);       // cpu.cpp
-result run_blocking(const options& o);  // blocking.cpp
-result run_memory(const options& o);    // memory.cpp
-result run_shapes(const options& o);    // shapes.cpp
-result run_latency(const options& o);   // latency.cpp
+result run_chain(const options& o);       // chain.cpp
+result run_cpu(const options& o);         // cpu.cpp
+result run_blocking(const options& o);    // blocking.cpp
+result run_memory(const options& o);      // memory.cpp
+result run_shapes(const options& o);      // shapes.cpp
+result run_latency(const options& o);     // latency.cpp
+result run_resilience(const options& o);  // resilience.cpp
+result run_rate(const options& o);        // resilience.cpp
 
 // The memory workload's child process (`--child memory IMPLEMENTATION ITEMS BURN_ITERATIONS`):
 // runs one implementation and prints what it measured on stdout. Returns the exit status.

@@ -5,7 +5,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include <sluice/circuit_breaker.hpp>
 
 namespace sluice {
 
@@ -20,6 +23,7 @@ struct task_stats {
   std::size_t in_flight = 0;        // calls running now
   std::size_t queued = 0;           // items waiting in the task's input queue
   std::chrono::nanoseconds busy{};  // time spent inside the task's calls
+  std::optional<circuit_state> circuit{};  // the state of the task's breaker, when it has one
 };
 
 }  // namespace sluice

@@ -14,14 +14,19 @@
 // is cancelled or fails.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <sluice/cache.hpp>
+#include <sluice/circuit_breaker.hpp>
 #include <sluice/detail/chain.hpp>
 #include <sluice/detail/diagnostics.hpp>
 #include <sluice/detail/invoke.hpp>
@@ -29,6 +34,8 @@
 #include <sluice/detail/task_runtime.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/pipeline.hpp>
+#include <sluice/rate_limit.hpp>
+#include <sluice/retry.hpp>
 #include <sluice/stream.hpp>
 
 namespace sluice {
@@ -64,7 +71,17 @@ struct task_options {
   std::size_t concurrency = 1;  // calls of the callable in flight at once; 0 is rejected
   std::size_t capacity = 0;     // bound of this task's output queue; 0 -> default_capacity
   bool ordered = false;         // emit outputs in input order even when concurrency > 1
-  // (retry, rate, cache and timeout take their place here with the resilience options.)
+  // Resilience, around each item's call in this order: cache, rate, retry, and in each attempt
+  // breaker, then timeout (docs/resilience.md).
+  std::optional<retry_policy> retry{};       // attempts per item; failure::attempts lists them
+  std::optional<rate_limit> rate{};          // a token per call (a cache hit takes none); copies
+                                             // of a rate_limit share its bucket
+  std::optional<cache_policy> cache{};       // keyed by the input; lives as long as the pipeline
+                                             // object, so a second run hits it
+  std::chrono::milliseconds timeout{0};      // per attempt; 0 -> none. A callable that takes a
+                                             // trailing std::stop_token is asked to stop at the
+                                             // deadline; the attempt fails with timeout_error
+  std::optional<circuit_breaker> breaker{};  // shared with every copy of the breaker
   std::function<void(const failure&)> on_error{};  // empty -> the first error stops the run
 };
 
@@ -75,6 +92,9 @@ template <class Fn, unsigned Bits>
 struct task_stage {
   Fn fn;
   task_options options;
+  // The task's cache, shared by the copies of the pipeline object and so by all their runs.
+  std::shared_ptr<cache_slot> cache =
+      options.cache ? std::make_shared<cache_slot>(*options.cache) : nullptr;
 
   static constexpr std::size_t positions = 1;
   static constexpr bool can_produce = true;
@@ -146,8 +166,10 @@ struct task_stage {
   };
   template <class Ctx>
   task_config config(std::size_t position, bool producer, const Ctx& ctx) const {
-    task_config c = resolve_task(position, options.name, options.concurrency, options.capacity,
-                                 options.ordered, options.on_error, producer, is_join);
+    task_config c = resolve_task(
+        position, options.name, options.concurrency, options.capacity, options.ordered,
+        options.on_error, producer, is_join,
+        task_resilience{options.retry, options.rate, cache, options.timeout, options.breaker});
     c.in_zip = ctx.in_zip;
     return c;
   }

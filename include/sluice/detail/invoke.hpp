@@ -14,6 +14,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <sluice/errors.hpp>
 
@@ -58,9 +59,8 @@ struct call_result {
 template <class Fn, class... Args>
 requires callable_with<Fn, Args...>
 struct call_result<Fn, Args...> {
-  using type =
-      decltype(call(std::declval<const Fn&>(), std::declval<const std::stop_source&>(),
-                    std::declval<Args>()...));
+  using type = decltype(call(std::declval<const Fn&>(), std::declval<const std::stop_source&>(),
+                             std::declval<Args>()...));
 };
 // The type of fn(args...) (possibly a reference); `invalid` when it cannot be called.
 template <class Fn, class... Args>
@@ -95,15 +95,17 @@ std::string render(const T& value) {
   }
 }
 
-// A sluice::failure for one item; the input is copied when its type is copyable.
+// A sluice::failure for one item; the input is copied when its type is copyable. `attempts`
+// holds every failed attempt, oldest first (empty: the error was the only one).
 template <class In>
 failure make_failure(const std::string& task, std::uint64_t sequence, std::exception_ptr error,
-                     const In* input) {
+                     const In* input, std::vector<std::exception_ptr> attempts = {}) {
   failure f;
   f.task = task;
   f.sequence = sequence;
   f.error = error;
-  f.attempts.push_back(error);
+  f.attempts = std::move(attempts);
+  if (f.attempts.empty()) f.attempts.push_back(error);
   if (input != nullptr) {
     if constexpr (std::is_copy_constructible_v<In>) f.input = *input;
     f.input_text = render(*input);

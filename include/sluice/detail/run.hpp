@@ -17,6 +17,7 @@
 #include <sluice/stats.hpp>
 
 namespace sluice {
+class circuit_breaker;
 namespace detail {
 
 class run_state;
@@ -45,6 +46,7 @@ struct stage_counters {
   std::atomic<std::int64_t> busy_ns{0};
   std::size_t (*queued)(const void*) = nullptr;  // reads the input queue's size
   const void* queue = nullptr;
+  const circuit_breaker* breaker = nullptr;  // the task's, when it has one
 };
 
 // A stage whose workers run as activations on the run's flow graph. An activation is one TBB

@@ -9,10 +9,12 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <sluice/detail/channel.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/detail/run.hpp>
+#include <sluice/detail/task_guard.hpp>
 #include <sluice/errors.hpp>
 
 namespace sluice::detail {
@@ -26,26 +28,31 @@ struct task_config {
   bool ordered = false;
   std::function<void(const failure&)> on_error;
   bool in_zip = false;  // dropped items leave a tombstone for the zip
+  std::string who;      // "task 'name' (task#2)" or "task#2", for messages
+  task_resilience resilience{};
 };
 
 // Builds a task_config, throwing std::invalid_argument naming the task when an option is
 // out of range (lib/options.cpp).
 task_config resolve_task(std::size_t position, const std::string& name, std::size_t concurrency,
                          std::size_t capacity, bool ordered,
-                         std::function<void(const failure&)> on_error, bool producer, bool join);
+                         std::function<void(const failure&)> on_error, bool producer, bool join,
+                         task_resilience resilience = {});
 
 // Reports a failed call: on_error when set (the item is dropped; a handler that throws stops
 // the run), otherwise the run fails with the error.
 template <class In>
 void report_failure(run_state& run, const task_config& config, stage_counters& counters,
-                    std::uint64_t sequence, std::exception_ptr error, const In* input) {
+                    std::uint64_t sequence, std::exception_ptr error, const In* input,
+                    std::vector<std::exception_ptr> attempts = {}) {
   counters.failed.fetch_add(1, std::memory_order_relaxed);
   if (!config.on_error) {
     run.fail(std::move(error));
     return;
   }
   try {
-    config.on_error(make_failure(config.name, sequence, std::move(error), input));
+    config.on_error(
+        make_failure(config.name, sequence, std::move(error), input, std::move(attempts)));
   } catch (...) {
     run.fail(std::current_exception());
   }

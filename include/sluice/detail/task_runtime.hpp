@@ -130,6 +130,18 @@ class task_runtime final : public activation_target {
         in_(run.make<channel<In>>(run, in_capacity, this)),
         out_(out, config_.concurrency == 1 || config_.ordered),
         counters_(run.counters(config_.position, config_.name)) {
+    if (config_.resilience.any()) {
+      if constexpr (callable_with<Fn, In&>) {
+        guard_.emplace(config_.resilience, config_.who);
+      } else {
+        throw std::invalid_argument(
+            "sluice: " + config_.who +
+            " has retry, rate, cache, timeout or breaker options, but its callable takes its "
+            "input as an rvalue; they need to call it with the same input again (take it by "
+            "const reference)");
+      }
+    }
+    counters_.breaker = config_.resilience.breaker ? &*config_.resilience.breaker : nullptr;
     counters_.queued = &channel<In>::size_of;
     counters_.queue = &in_;
     busy_ = &counters_.in_flight;
@@ -194,8 +206,7 @@ class task_runtime final : public activation_target {
     for (std::size_t waiting = in_.size(); waiting != 0 && try_claim(); --waiting) spawn();
   }
 
-  void work(envelope<In>* items, std::size_t count, std::uint64_t ticket,
-            std::vector<slot>& done) {
+  void work(envelope<In>* items, std::size_t count, std::uint64_t ticket, std::vector<slot>& done) {
     counters_.items_in.fetch_add(count, std::memory_order_relaxed);
     counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
     busy_timer timer(counters_);
@@ -266,10 +277,11 @@ class task_runtime final : public activation_target {
       return;
     }
     bool delivered = true;
+    std::vector<std::exception_ptr> attempts;
     try {
-      delivered = emit_result<Out, Branch>(out_, invoke(item), item.meta, run_, emitted);
+      delivered = emit_result<Out, Branch>(out_, invoke(item, attempts), item.meta, run_, emitted);
     } catch (...) {
-      failed(item, std::current_exception());
+      failed(item, std::current_exception(), std::move(attempts));
       if (config_.in_zip) out_.push(envelope<Out>{std::nullopt, item.meta});
       return;
     }
@@ -281,15 +293,33 @@ class task_runtime final : public activation_target {
     if (!item.value || downstream_gone_.load(std::memory_order_relaxed) || run_.stopping()) {
       return slot{true, std::nullopt, !item.value, item.meta};
     }
+    std::vector<std::exception_ptr> attempts;
     try {
-      return slot{true, std::optional<result_type>{invoke(item)}, false, item.meta};
+      return slot{true, std::optional<result_type>{invoke(item, attempts)}, false, item.meta};
     } catch (...) {
-      failed(item, std::current_exception());
+      failed(item, std::current_exception(), std::move(attempts));
       return slot{true, std::nullopt, config_.in_zip, item.meta};
     }
   }
 
-  result_type invoke(envelope<In>& item) {
+  // `attempts` receives every failed attempt when the task has resilience options.
+  result_type invoke(envelope<In>& item, std::vector<std::exception_ptr>& attempts) {
+    if constexpr (callable_with<Fn, In&>) {
+      if (guard_) {
+        struct count_retries {  // every failed attempt that another followed
+          const std::vector<std::exception_ptr>& attempts;
+          stage_counters& counters;
+          bool ok = false;
+          ~count_retries() {
+            const std::size_t retried = attempts.size() - (ok || attempts.empty() ? 0 : 1);
+            if (retried != 0) counters.retried.fetch_add(retried, std::memory_order_relaxed);
+          }
+        } count{attempts, counters_};
+        result_type result = guard_->call(fn_, *item.value, run_.stop_source(), attempts);
+        count.ok = true;
+        return result;
+      }
+    }
     // The input stays intact for failure::input when on_error may want a copy of it.
     if constexpr (std::is_invocable_v<const Fn&, In&> && std::is_copy_constructible_v<In>) {
       if (config_.on_error) return call(fn_, run_.stop_source(), *item.value);
@@ -297,9 +327,10 @@ class task_runtime final : public activation_target {
     return call(fn_, run_.stop_source(), std::move(*item.value));
   }
 
-  void failed(envelope<In>& item, std::exception_ptr error) {
+  void failed(envelope<In>& item, std::exception_ptr error,
+              std::vector<std::exception_ptr> attempts = {}) {
     report_failure<In>(run_, config_, counters_, item.meta.sequence, std::move(error),
-                       item.value ? &*item.value : nullptr);
+                       item.value ? &*item.value : nullptr, std::move(attempts));
   }
 
   // Downstream finished early (a join that returned): stop taking items and tell upstream.
@@ -315,7 +346,8 @@ class task_runtime final : public activation_target {
     std::unique_lock lock(order_mu_);
     window_cv_.wait(lock, [&] { return run_.stopping() || fits(first + count - 1); });
     if (run_.stopping()) return;
-    for (std::size_t i = 0; i < count; ++i) window_[(first + i) % window_.size()] = std::move(results[i]);
+    for (std::size_t i = 0; i < count; ++i)
+      window_[(first + i) % window_.size()] = std::move(results[i]);
     if (emitting_ || first != next_emit_) return;
     emitting_ = true;
     std::vector<slot>& ready = ready_;  // only the emitting worker touches it
@@ -376,8 +408,9 @@ class task_runtime final : public activation_target {
   stage_counters& counters_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> downstream_gone_{false};
-  std::atomic<std::size_t> hint_{1};  // an ordered concurrent task's batch size
+  std::atomic<std::size_t> hint_{1};   // an ordered concurrent task's batch size
   activation_target* kept_ = nullptr;  // the stage a serial worker's last push woke, to run next
+  std::optional<task_guard<Fn, In, result_type>> guard_;  // with resilience options
 
   std::mutex take_mu_;
   std::uint64_t next_ticket_ = 0;  // guarded by take_mu_
@@ -417,8 +450,8 @@ class join_runtime final : public activation_target {
     busy_timer timer(counters_);
     try {
       std::uint64_t emitted = 0;
-      const bool delivered = emit_result<Out, Branch>(
-          out_, call(fn_, run_.stop_source(), view), item_meta{}, run_, emitted);
+      const bool delivered = emit_result<Out, Branch>(out_, call(fn_, run_.stop_source(), view),
+                                                      item_meta{}, run_, emitted);
       counters_.items_out.fetch_add(emitted, std::memory_order_relaxed);
       if (!delivered) in_.abandon();
     } catch (...) {

@@ -1,0 +1,355 @@
+// This header defines sluice::cached, which remembers what a call returned for its arguments,
+// and sluice::cache_policy, its options (also a task's `cache` option): a memory cache with LRU
+// eviction and an optional ttl, or a persistent cache on disk that survives restarts.
+//
+// Example:
+//   auto fast = sluice::cached(expensive, {.ttl = 1h, .max_entries = 10'000});
+//   auto kept = sluice::cached(expensive, {.directory = "/var/cache/myapp/expensive"});
+//   fast(3);  // calls expensive(3)
+//   fast(3);  // returns a copy of what it returned
+//
+// Internal entry point: detail::cache_store<Key, Value> is the whole cache; sluice::cached is a
+// thin wrapper that keys it by the call's arguments, and a pipeline task with a `cache` option
+// keys one by the task's input (Key = its decayed input type, Value = its output). A pipeline
+// calls detail::check_cache_policy(policy, who) when it is built, and keeps one cache_store per
+// task for as long as the pipeline object lives.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/node_hash_map.h>
+#include <absl/hash/hash.h>
+
+#include <sluice/clock.hpp>
+#include <sluice/codec.hpp>
+#include <sluice/detail/disk_cache.hpp>
+#include <sluice/detail/stop_token_arg.hpp>
+
+namespace sluice {
+
+// How a cache keeps what it remembers.
+//
+// Example:
+//   sluice::cache_policy{.ttl = 10min, .max_entries = 500, .directory = "/tmp/geo-cache"}
+struct cache_policy {
+  std::chrono::milliseconds ttl{0};  // age at which an entry expires; 0: never
+  std::size_t max_entries = 10'000;  // entries kept in memory; least recently used goes first
+  // "": a memory cache. Otherwise a persistent cache in that directory (created when missing):
+  // keys and values must have a sluice::codec; ttl counts from when an entry was written, on the
+  // wall clock, across restarts. Use one directory per cached function. max_entries bounds the
+  // memory in front of it, not the directory: an entry file stays until it is replaced.
+  std::string directory{};
+  const sluice::clock* clock = nullptr;  // nullptr: sluice::clock::system()
+};
+
+namespace detail {
+
+// Throws std::invalid_argument naming `who` ("sluice::cached", "task 'geo' (task#2)") when
+// max_entries is 0 or ttl is negative.
+void check_cache_policy(const cache_policy& policy, std::string_view who);
+[[noreturn]] void throw_missing_codec(std::string_view which, std::string_view who);
+
+// The store behind every cache: an LRU of at most max_entries entries in memory, in front of
+// the policy's directory when it has one.
+//
+// Thread safety: get_or_compute may be called from many threads at once. Concurrent callers of
+// one missing key share one computation.
+// Exceptions: the constructor throws std::invalid_argument for a bad policy, or for a directory
+// when Key or Value has no sluice::codec; std::runtime_error naming the directory when it cannot
+// be created or written.
+template <class Key, class Value>
+class cache_store {
+  static_assert(std::is_copy_constructible_v<Value>,
+                "sluice: a cached result must be copyable: every hit returns a copy of it");
+  static_assert(std::is_invocable_v<absl::Hash<Key>, const Key&> && std::equality_comparable<Key>,
+                "sluice: cache keys (a cached call's arguments, a task's input) must be hashable "
+                "with absl::Hash (give your type an AbslHashValue) and comparable with ==");
+
+ public:
+  cache_store(cache_policy policy, std::string_view who)
+      : clock_(&clock_or_system(policy.clock)), ttl_(policy.ttl), max_entries_(policy.max_entries) {
+    check_cache_policy(policy, who);
+    if (policy.directory.empty()) return;
+    if constexpr (!has_codec<Key>) {
+      throw_missing_codec("key", who);
+    } else if constexpr (!has_codec<Value>) {
+      throw_missing_codec("value", who);
+    } else {
+      disk_.emplace(std::move(policy.directory), ttl_, *clock_);
+    }
+  }
+  cache_store(const cache_store&) = delete;
+  cache_store& operator=(const cache_store&) = delete;
+
+  // A copy of the value cached for `key`; on a miss, `compute()` (called outside any lock) gives
+  // it. An exception from `compute` reaches this caller and every caller waiting for the same
+  // key, and nothing is cached. A caller waiting for another caller's computation whose `stop`
+  // is requested stops waiting and calls `compute()` itself, without caching its result.
+  template <class Compute>
+  Value get_or_compute(const Key& key, Compute&& compute, std::stop_token stop = {}) {
+    std::unique_lock lock(mu_);
+    if (auto found = index_.find(key); found != index_.end()) {
+      const auto position = found->second;
+      if (ttl_.count() == 0 || clock_->now() < position->expires) {
+        lru_.splice(lru_.begin(), lru_, position);
+        return position->value;
+      }
+      index_.erase(found);  // expired
+      lru_.erase(position);
+    }
+    if (auto running = pending_.find(key); running != pending_.end()) {
+      const std::shared_ptr<computation> other = running->second;
+      if (!other->done.wait(lock, stop, [&] { return other->finished; })) {
+        lock.unlock();
+        return std::invoke(compute);
+      }
+      if (other->error) std::rethrow_exception(other->error);
+      return *other->value;
+    }
+    const auto mine = std::make_shared<computation>();
+    pending_.emplace(key, mine);
+    lock.unlock();
+    return compute_and_publish(key, compute, *mine);
+  }
+
+ private:
+  struct entry {
+    const Key* key;  // the key in index_, whose nodes do not move
+    Value value;
+    sluice::clock::time_point expires;
+  };
+  using lru_list = std::list<entry>;  // most recently used first
+
+  struct computation {
+    std::condition_variable_any done;
+    bool finished = false;  // guarded by mu_, as the members below
+    std::optional<Value> value;
+    std::exception_ptr error;
+  };
+
+  template <class Compute>
+  Value compute_and_publish(const Key& key, Compute& compute, computation& mine) {
+    std::optional<Value> value;
+    sluice::clock::duration time_left = ttl_;
+    std::exception_ptr error;
+    try {
+      if constexpr (has_codec<Key> && has_codec<Value>) {
+        if (disk_) value = load_or_compute(key, compute, time_left);
+      }
+      if (!value) value.emplace(std::invoke(compute));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    {
+      std::lock_guard lock(mu_);
+      pending_.erase(key);
+      mine.finished = true;
+      mine.error = error;
+      if (!error) {
+        try {
+          mine.value.emplace(*value);
+          remember(key, *value, time_left);
+        } catch (...) {
+          if (!mine.value) mine.error = std::current_exception();
+        }
+      }
+    }
+    mine.done.notify_all();
+    if (error) std::rethrow_exception(error);
+    return std::move(*value);
+  }
+
+  // The value on disk, or else compute()'s, which is then written to disk.
+  template <class Compute>
+  std::optional<Value> load_or_compute(const Key& key, Compute& compute,
+                                       sluice::clock::duration& time_left) {
+    const std::string key_bytes = sluice::encode(key);
+    if (auto hit = disk_->load(key_bytes)) {
+      try {
+        std::optional<Value> value{sluice::decode<Value>(hit->value)};
+        time_left = hit->time_left;
+        return value;
+      } catch (const codec_error&) {
+        // unreadable: a miss, replaced below
+      }
+    }
+    std::optional<Value> value{std::invoke(compute)};
+    disk_->store(key_bytes, sluice::encode(*value));
+    return value;
+  }
+
+  void remember(const Key& key, const Value& value, sluice::clock::duration time_left) {
+    const auto now = ttl_.count() == 0 ? sluice::clock::time_point{} : clock_->now();
+    const auto expires = ttl_.count() == 0 || time_left >= sluice::clock::time_point::max() - now
+                             ? sluice::clock::time_point::max()
+                             : now + time_left;
+    if (auto found = index_.find(key); found != index_.end()) {
+      found->second->value = value;
+      found->second->expires = expires;
+      lru_.splice(lru_.begin(), lru_, found->second);
+      return;
+    }
+    if (index_.size() >= max_entries_) {
+      index_.erase(index_.find(*lru_.back().key));
+      lru_.pop_back();
+    }
+    lru_.push_front(entry{nullptr, value, expires});
+    try {
+      lru_.front().key = &index_.emplace(key, lru_.begin()).first->first;
+    } catch (...) {
+      lru_.pop_front();
+      throw;
+    }
+  }
+
+  const sluice::clock* clock_;
+  const std::chrono::milliseconds ttl_;
+  const std::size_t max_entries_;
+  std::optional<disk_directory> disk_;
+  std::mutex mu_;  // guards the members below
+  lru_list lru_;
+  absl::node_hash_map<Key, typename lru_list::iterator> index_;
+  absl::flat_hash_map<Key, std::shared_ptr<computation>> pending_;
+};
+
+template <class... Ts>
+struct argument_types {};
+
+// The parameter types of a callable with one signature: a function (pointer), or a class with
+// one non-template operator() (lambdas, std::function, function objects).
+template <class F>
+struct parameters_of {
+  static constexpr bool known = false;
+};
+template <class R, class... A>
+struct parameters_of<R(A...)> {
+  static constexpr bool known = true;
+  using type = argument_types<A...>;
+};
+template <class R, class... A>
+struct parameters_of<R(A...) noexcept> : parameters_of<R(A...)> {};
+template <class R, class... A>
+struct parameters_of<R (*)(A...)> : parameters_of<R(A...)> {};
+template <class R, class... A>
+struct parameters_of<R (*)(A...) noexcept> : parameters_of<R(A...)> {};
+template <class M>
+struct member_parameters {
+  static constexpr bool known = false;
+};
+template <class R, class C, class... A>
+struct member_parameters<R (C::*)(A...)> : parameters_of<R(A...)> {};
+template <class R, class C, class... A>
+struct member_parameters<R (C::*)(A...) const> : parameters_of<R(A...)> {};
+template <class R, class C, class... A>
+struct member_parameters<R (C::*)(A...) noexcept> : parameters_of<R(A...)> {};
+template <class R, class C, class... A>
+struct member_parameters<R (C::*)(A...) const noexcept> : parameters_of<R(A...)> {};
+template <class F>
+requires std::is_class_v<F> && requires { &F::operator(); }
+struct parameters_of<F> : member_parameters<decltype(&F::operator())> {};
+
+// A cached callable: what sluice::cached returns.
+template <class F, class... Args>
+class cached_fn {
+  static constexpr std::size_t arity = sizeof...(Args);
+  static constexpr bool stoppable = ends_with_stop_token<Args...>;
+  static constexpr std::size_t key_arity = stoppable ? arity - 1 : arity;
+
+  template <std::size_t... I>
+  static auto key_type_of(std::index_sequence<I...>)
+      -> std::tuple<std::decay_t<std::tuple_element_t<I, std::tuple<Args...>>>...>;
+
+ public:
+  using key_type = decltype(key_type_of(std::make_index_sequence<key_arity>{}));
+  static_assert(std::is_invocable_v<F&, Args...>,
+                "sluice: the callable given to sluice::cached cannot be called with the "
+                "argument types named for it");
+  using value_type = std::decay_t<std::invoke_result_t<F&, Args...>>;
+  static_assert(!std::is_void_v<value_type>,
+                "sluice: sluice::cached needs a callable that returns a value to remember");
+
+  cached_fn(F f, cache_policy policy) : state_(std::make_shared<state>(std::move(f), policy)) {}
+
+  value_type operator()(Args... args) const {
+    state& s = *state_;
+    auto call = [&]() -> value_type { return std::invoke(s.f, std::forward<Args>(args)...); };
+    auto all = std::forward_as_tuple(args...);
+    return s.store.get_or_compute(make_key(all, std::make_index_sequence<key_arity>{}), call,
+                                  stop_token_of(args...));
+  }
+
+ private:
+  struct state {
+    state(F fn, cache_policy policy)
+        : f(std::move(fn)), store(std::move(policy), "sluice::cached") {}
+    F f;
+    cache_store<key_type, value_type> store;
+  };
+
+  template <class Tuple, std::size_t... I>
+  static key_type make_key(const Tuple& all, std::index_sequence<I...>) {
+    return key_type{std::get<I>(all)...};
+  }
+
+  std::shared_ptr<state> state_;
+};
+
+template <class F, class... A>
+cached_fn<F, A...> make_cached(F f, cache_policy policy, argument_types<A...>) {
+  return cached_fn<F, A...>(std::move(f), std::move(policy));
+}
+
+}  // namespace detail
+
+// Wraps `f` so that a call with arguments it has seen returns a copy of what `f` returned then,
+// without calling `f`. Keys are the arguments (a trailing std::stop_token excluded), as a
+// std::tuple of their decayed types: hashable with absl::Hash, and with a sluice::codec for a
+// directory. The argument types are deduced from a function or a class with one non-template
+// operator(); for a generic lambda, name them: `sluice::cached<int, std::string>(f, policy)`.
+//
+// Example:
+//   auto fast = sluice::cached(geocode, {.ttl = 1h});
+//   auto any  = sluice::cached<int, std::string>([](auto id, auto name) { ... }, {});
+// Thread safety: the returned callable may be called from many threads at once; concurrent
+// calls with the same missing key call `f` once and all return its result (no stampede). Copies
+// share one cache.
+// Exceptions: an exception from `f` reaches every caller waiting for that call and is never
+// cached. Construction throws std::invalid_argument for a bad policy, or for a directory when the
+// arguments or the result have no sluice::codec; std::runtime_error (naming the path and the OS
+// error) for a directory that cannot be created or written. A disk entry that cannot be written
+// is kept in memory only; one that is unreadable, corrupt or expired is a miss, and replaced.
+// Cancellation: a trailing std::stop_token argument is passed on to `f`; when it is stopped, a
+// call waiting for another call's result of the same key stops waiting and calls `f` itself.
+// Lifetime: `f` is stored in the returned callable; `policy.clock` must outlive it.
+template <class... Args, class F>
+auto cached(F f, cache_policy policy) {
+  if constexpr (sizeof...(Args) > 0) {
+    return detail::cached_fn<F, Args...>(std::move(f), std::move(policy));
+  } else {
+    static_assert(detail::parameters_of<F>::known,
+                  "sluice: cannot deduce the arguments of this callable (a generic lambda, or an "
+                  "overloaded operator()); name them: sluice::cached<int, std::string>(f, policy)");
+    if constexpr (detail::parameters_of<F>::known) {
+      return detail::make_cached(std::move(f), std::move(policy),
+                                 typename detail::parameters_of<F>::type{});
+    }
+  }
+}
+
+}  // namespace sluice
