@@ -8,24 +8,11 @@
 
 #include <sluice/circuit_breaker.hpp>
 
+#include "messages.hpp"
+
 namespace sluice {
 namespace detail {
 namespace {
-
-std::string prefix(std::string_view who) {
-  std::string text = "sluice: ";
-  if (!who.empty()) {
-    text += who;
-    text += ": ";
-  }
-  return text;
-}
-
-std::string text_of(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
 
 // open_for is capped so that the time it half-opens cannot overflow the clock's nanoseconds.
 constexpr std::chrono::milliseconds longest_open = std::chrono::hours{24 * 365 * 100};
@@ -63,7 +50,7 @@ class breaker_core {
       return;
     }
     ++stats_.rejected;
-    std::string message = prefix(who);
+    std::string message = message_prefix(who);
     if (state_ == circuit_state::open) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(half_open_at_ - now);
       message += "circuit breaker is open (" + why_open_ + "); it lets a trial call through in " +
@@ -196,28 +183,28 @@ class breaker_core {
 
 void check_breaker_policy(const breaker_policy& policy, std::string_view who) {
   if (!(policy.failure_rate >= 0 && policy.failure_rate <= 1)) {
-    throw std::invalid_argument(prefix(who) + "breaker_policy.failure_rate is " +
-                                text_of(policy.failure_rate) +
+    throw std::invalid_argument(message_prefix(who) + "breaker_policy.failure_rate is " +
+                                number_text(policy.failure_rate) +
                                 "; it is a fraction of calls and must be between 0 (off) and 1");
   }
   if (policy.consecutive_failures == 0 && policy.failure_rate == 0) {
     throw std::invalid_argument(
-        prefix(who) +
+        message_prefix(who) +
         "breaker_policy.consecutive_failures and breaker_policy.failure_rate are both 0 (off), "
         "so the breaker could never open; set at least one of them");
   }
   if (policy.failure_rate > 0 && policy.window == 0) {
-    throw std::invalid_argument(prefix(who) +
+    throw std::invalid_argument(message_prefix(who) +
                                 "breaker_policy.window is 0; it counts the calls failure_rate is "
                                 "taken over and must be at least 1");
   }
   if (policy.open_for.count() < 0) {
-    throw std::invalid_argument(prefix(who) + "breaker_policy.open_for is " +
+    throw std::invalid_argument(message_prefix(who) + "breaker_policy.open_for is " +
                                 std::to_string(policy.open_for.count()) +
                                 " ms; it must not be negative");
   }
   if (policy.half_open_probes == 0) {
-    throw std::invalid_argument(prefix(who) +
+    throw std::invalid_argument(message_prefix(who) +
                                 "breaker_policy.half_open_probes is 0; it counts the trial calls "
                                 "let through while half-open and must be at least 1");
   }

@@ -7,6 +7,8 @@
 
 #include <sluice/rate_limit.hpp>
 
+#include "messages.hpp"
+
 namespace sluice::detail {
 namespace {
 
@@ -17,32 +19,19 @@ using seconds_f = std::chrono::duration<double>;
 constexpr seconds_f longest_interval = std::chrono::hours{24 * 365};
 constexpr seconds_f longest_tolerance = std::chrono::hours{24 * 365 * 100};
 
-std::string prefix(std::string_view who) {
-  std::string text = "sluice: ";
-  if (!who.empty()) {
-    text += who;
-    text += ": ";
-  }
-  return text;
-}
-
-std::string text_of(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
-
 void check_fields(double per_second, std::size_t burst, std::string_view who) {
   if (!std::isfinite(per_second) || per_second <= 0) {
-    throw std::invalid_argument(prefix(who) + "rate_limit.per_second is " + text_of(per_second) +
+    throw std::invalid_argument(message_prefix(who) + "rate_limit.per_second is " +
+                                number_text(per_second) +
                                 "; it counts tokens per second and must be positive and finite");
   }
   if (seconds_f{1.0 / per_second} > longest_interval) {
-    throw std::invalid_argument(prefix(who) + "rate_limit.per_second is " + text_of(per_second) +
+    throw std::invalid_argument(message_prefix(who) + "rate_limit.per_second is " +
+                                number_text(per_second) +
                                 "; a rate slower than one call a year is not supported");
   }
   if (burst == 0) {
-    throw std::invalid_argument(prefix(who) +
+    throw std::invalid_argument(message_prefix(who) +
                                 "rate_limit.burst is 0; it counts the tokens the bucket holds "
                                 "and must be at least 1");
   }
@@ -94,20 +83,20 @@ void check_rate_limit(const rate_limit& limit, std::string_view who) {
   check_fields(limit.per_second, limit.burst, who);
   const token_bucket* bucket = limit.bucket.get();
   if (bucket == nullptr) {
-    throw std::invalid_argument(prefix(who) +
+    throw std::invalid_argument(message_prefix(who) +
                                 "rate_limit.bucket is empty; leave it defaulted, so that the "
                                 "rate_limit makes its bucket from the fields before it");
   }
   const auto changed = [&](const std::string& what) {
     throw std::invalid_argument(
-        prefix(who) + what +
+        message_prefix(who) + what +
         "; a rate_limit makes its bucket (shared by its copies) when it is made, so make a new "
         "rate_limit instead of changing a field, e.g. sluice::rate_limit{.per_second = 5, "
         ".burst = 2}");
   };
   if (limit.per_second != bucket->per_second()) {
-    changed("rate_limit.per_second is " + text_of(limit.per_second) +
-            " but its bucket was made with " + text_of(bucket->per_second()));
+    changed("rate_limit.per_second is " + number_text(limit.per_second) +
+            " but its bucket was made with " + number_text(bucket->per_second()));
   }
   if (limit.burst != bucket->burst()) {
     changed("rate_limit.burst is " + std::to_string(limit.burst) +

@@ -9,6 +9,8 @@
 
 #include <sluice/retry.hpp>
 
+#include "messages.hpp"
+
 namespace sluice::detail {
 namespace {
 
@@ -23,12 +25,6 @@ namespace {
   message += "; ";
   message += rule;
   throw std::invalid_argument(message);
-}
-
-std::string as_text(double value) {
-  std::ostringstream out;
-  out << value;
-  return std::move(out).str();
 }
 
 std::string as_text(std::chrono::milliseconds value) {
@@ -77,7 +73,7 @@ void check_retry_policy(const retry_policy& policy, std::string_view who) {
            "it counts calls, the first one included, and must be at least 1");
   }
   if (!(policy.backoff >= 1.0) || !std::isfinite(policy.backoff)) {
-    reject(who, "backoff", as_text(policy.backoff),
+    reject(who, "backoff", number_text(policy.backoff),
            "it multiplies the delay after each attempt and must be a finite number >= 1");
   }
   if (policy.min_delay < std::chrono::milliseconds::zero()) {

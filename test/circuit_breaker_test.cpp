@@ -18,11 +18,13 @@
 #include <sluice/circuit_breaker.hpp>
 #include <sluice/clock.hpp>
 
+#include "common/fixtures.hpp"
 #include "common/run_on_threads.hpp"
 #include "common/watchdog.hpp"
 
 using namespace std::chrono_literals;
 using sluice::circuit_state;
+using sluice_test::invalid_argument_message;
 
 namespace {
 
@@ -47,17 +49,6 @@ std::string outcome(Fn&& fn) {
     return "open";
   } catch (...) {
     return "failed";
-  }
-  return "";
-}
-
-// The message of the std::invalid_argument that `make` throws, or "" when it throws none.
-template <class Make>
-std::string invalid_argument_message(Make make) {
-  try {
-    make();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
   }
   return "";
 }
@@ -217,7 +208,7 @@ TEST_SUITE("circuit_breaker") {
     }
   }
 
-  TEST_CASE("counts_if decides which failures count; the others are ignored") {
+  TEST_CASE("counts_if decides which failures count, and the others are ignored") {
     sluice::manual_clock fake;
     const sluice::circuit_breaker breaker{{.consecutive_failures = 2,
                                            .counts_if =

@@ -26,6 +26,7 @@
 
 using namespace std::chrono_literals;
 using sluice_test::counted_numbers;
+using sluice_test::item_of;
 using sluice_test::numbers;
 using sluice_test::plain_error;
 using sluice_test::test_error;
@@ -54,17 +55,6 @@ class failure_log {
   mutable std::mutex mutex_;
   std::vector<sluice::failure> failures_;
 };
-
-// The item of the test_error inside `error`, or -1 if it holds something else.
-int item_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const test_error& e) {
-    return e.item;
-  } catch (...) {
-    return -1;
-  }
-}
 
 struct unprintable {  // no operator<<
   int value;

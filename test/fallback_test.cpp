@@ -24,6 +24,7 @@
 #include "common/watchdog.hpp"
 
 using namespace std::chrono_literals;
+using sluice_test::item_of;
 using sluice_test::plain_error;
 using sluice_test::test_error;
 
@@ -42,16 +43,6 @@ std::vector<std::exception_ptr> all_failed_errors(Fn&& fn, const std::string& ex
     FAIL("the call threw something other than sluice::all_failed");
   }
   return {};
-}
-
-int item_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const test_error& e) {
-    return e.item;
-  } catch (...) {
-    return -1;
-  }
 }
 
 }  // namespace

@@ -22,11 +22,13 @@
 #include <sluice/clock.hpp>
 #include <sluice/rate_limit.hpp>
 
+#include "common/fixtures.hpp"
 #include "common/gate.hpp"
 #include "common/run_on_threads.hpp"
 #include "common/watchdog.hpp"
 
 using namespace std::chrono_literals;
+using sluice_test::invalid_argument_message;
 using duration = sluice::clock::duration;
 using time_point = sluice::clock::time_point;
 
@@ -35,17 +37,6 @@ namespace {
 // The time between two tokens at `per_second`, as the bucket computes it.
 duration interval(double per_second) {
   return std::chrono::round<duration>(std::chrono::duration<double>{1.0 / per_second});
-}
-
-// The message of the std::invalid_argument that `make` throws, or "" when it throws none.
-template <class Make>
-std::string invalid_argument_message(Make make) {
-  try {
-    make();
-  } catch (const std::invalid_argument& error) {
-    return error.what();
-  }
-  return "";
 }
 
 }  // namespace
@@ -113,7 +104,7 @@ TEST_SUITE("rate_limit") {
     CHECK(fake.sleeps().back() == interval(10));
   }
 
-  TEST_CASE("copies of a rate_limit share one bucket; a rate_limit made apart has its own") {
+  TEST_CASE("copies of a rate_limit share one bucket, and a rate_limit made apart has its own") {
     sluice::manual_clock fake;
     const sluice::rate_limit limit{.per_second = 10, .burst = 1, .clock = &fake};
     const sluice::rate_limit copy = limit;
@@ -214,8 +205,9 @@ TEST_SUITE("rate_limit") {
     CHECK(first_round.size() == threads);
   }
 
-  TEST_CASE("a stop request ends a wait for a token; the call is not made, its slot given back" *
-            doctest::timeout(60)) {
+  TEST_CASE(
+      "a stop request ends a wait for a token: the call is not made and its slot is given back" *
+      doctest::timeout(60)) {
     sluice_test::watchdog guard{60s};
     sluice::manual_clock fake{sluice::manual_clock::sleeping::blocks};
     const sluice::rate_limit limit{.per_second = 10, .burst = 1, .clock = &fake};

@@ -28,6 +28,7 @@
 #include "common/watchdog.hpp"
 
 using namespace std::chrono_literals;
+using sluice_test::item_of;
 using sluice_test::plain_error;
 using sluice_test::test_error;
 
@@ -42,17 +43,6 @@ std::exception_ptr error_of(Fn&& fn) {
     return std::current_exception();
   }
   return nullptr;
-}
-
-// The item of the test_error inside `error`, or -1 if it holds something else.
-int item_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const test_error& e) {
-    return e.item;
-  } catch (...) {
-    return -1;
-  }
 }
 
 // The all_failed inside `error`; fails the test when it holds something else.

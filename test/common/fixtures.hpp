@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -20,6 +21,28 @@ struct test_error : std::runtime_error {
       : std::runtime_error("test_error at item " + std::to_string(at)), item(at) {}
   int item;
 };
+
+// The item of the test_error inside `error`, or -1 if it holds something else.
+inline int item_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const test_error& e) {
+    return e.item;
+  } catch (...) {
+    return -1;
+  }
+}
+
+// The message of the std::invalid_argument that `make` throws, or "" when it throws none.
+template <class Make>
+std::string invalid_argument_message(Make make) {
+  try {
+    make();
+  } catch (const std::invalid_argument& error) {
+    return error.what();
+  }
+  return "";
+}
 
 // An error that is not derived from std::exception at all.
 struct plain_error {
