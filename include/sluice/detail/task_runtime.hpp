@@ -106,6 +106,10 @@ class producer_runtime final : public activation_target {
   std::uint64_t sequence_ = 0;  // items emitted so far
 };
 
+// The failed attempts of the guarded call that just threw on this thread: task_runtime's
+// invoke_guarded() leaves them here for the failed() its caller makes next.
+inline thread_local std::vector<std::exception_ptr> failed_attempts;
+
 // A plain task (one output per item) or a branch task (a range of outputs per item), run by up
 // to `concurrency` activations. A worker takes a batch of items from the input queue, calls fn
 // on each and pushes each output at once; the batch's room in the input queue is given back when
@@ -277,11 +281,10 @@ class task_runtime final : public activation_target {
       return;
     }
     bool delivered = true;
-    std::vector<std::exception_ptr> attempts;
     try {
-      delivered = emit_result<Out, Branch>(out_, invoke(item, attempts), item.meta, run_, emitted);
+      delivered = emit_result<Out, Branch>(out_, invoke(item), item.meta, run_, emitted);
     } catch (...) {
-      failed(item, std::current_exception(), std::move(attempts));
+      failed(item, std::current_exception());
       if (config_.in_zip) out_.push(envelope<Out>{std::nullopt, item.meta});
       return;
     }
@@ -293,32 +296,17 @@ class task_runtime final : public activation_target {
     if (!item.value || downstream_gone_.load(std::memory_order_relaxed) || run_.stopping()) {
       return slot{true, std::nullopt, !item.value, item.meta};
     }
-    std::vector<std::exception_ptr> attempts;
     try {
-      return slot{true, std::optional<result_type>{invoke(item, attempts)}, false, item.meta};
+      return slot{true, std::optional<result_type>{invoke(item)}, false, item.meta};
     } catch (...) {
-      failed(item, std::current_exception(), std::move(attempts));
+      failed(item, std::current_exception());
       return slot{true, std::nullopt, config_.in_zip, item.meta};
     }
   }
 
-  // `attempts` receives every failed attempt when the task has resilience options.
-  result_type invoke(envelope<In>& item, std::vector<std::exception_ptr>& attempts) {
+  result_type invoke(envelope<In>& item) {
     if constexpr (callable_with<Fn, In&>) {
-      if (guard_) {
-        struct count_retries {  // every failed attempt that another followed
-          const std::vector<std::exception_ptr>& attempts;
-          stage_counters& counters;
-          bool ok = false;
-          ~count_retries() {
-            const std::size_t retried = attempts.size() - (ok || attempts.empty() ? 0 : 1);
-            if (retried != 0) counters.retried.fetch_add(retried, std::memory_order_relaxed);
-          }
-        } count{attempts, counters_};
-        result_type result = guard_->call(fn_, *item.value, run_.stop_source(), attempts);
-        count.ok = true;
-        return result;
-      }
+      if (guard_) return invoke_guarded(*item.value);
     }
     // The input stays intact for failure::input when on_error may want a copy of it.
     if constexpr (std::is_invocable_v<const Fn&, In&> && std::is_copy_constructible_v<In>) {
@@ -327,10 +315,31 @@ class task_runtime final : public activation_target {
     return call(fn_, run_.stop_source(), std::move(*item.value));
   }
 
-  void failed(envelope<In>& item, std::exception_ptr error,
-              std::vector<std::exception_ptr> attempts = {}) {
-    report_failure<In>(run_, config_, counters_, item.meta.sequence, std::move(error),
-                       item.value ? &*item.value : nullptr, std::move(attempts));
+  // The call under the task's resilience options (kept off the plain path, which stays as
+  // lean as it was). Counts retried attempts; when it throws, leaves every failed attempt in
+  // failed_attempts for failed(), which the same thread calls next.
+  result_type invoke_guarded(In& input) {
+    std::vector<std::exception_ptr> attempts;
+    try {
+      result_type result = guard_->call(fn_, input, run_.stop_source(), attempts);
+      count_retried(attempts.size());
+      return result;
+    } catch (...) {
+      count_retried(attempts.empty() ? 0 : attempts.size() - 1);
+      failed_attempts = std::move(attempts);
+      throw;
+    }
+  }
+
+  void count_retried(std::size_t attempts) noexcept {
+    if (attempts != 0) counters_.retried.fetch_add(attempts, std::memory_order_relaxed);
+  }
+
+  void failed(envelope<In>& item, std::exception_ptr error) {
+    report_failure<In>(
+        run_, config_, counters_, item.meta.sequence, std::move(error),
+        item.value ? &*item.value : nullptr,
+        guard_ ? std::exchange(failed_attempts, {}) : std::vector<std::exception_ptr>{});
   }
 
   // Downstream finished early (a join that returned): stop taking items and tell upstream.
