@@ -49,8 +49,11 @@ class timer {
         continue;
       }
       const auto next = armed_.begin();
-      if (std::chrono::steady_clock::now() < next->first.first) {
-        changed_.wait_until(lock, next->first.first);
+      // A copy: wait_until reads its deadline again after relocking, and by then a disarm may
+      // have erased the entry it came from.
+      const std::chrono::steady_clock::time_point due = next->first.first;
+      if (std::chrono::steady_clock::now() < due) {
+        changed_.wait_until(lock, due);
         continue;
       }
       next->second.expired->store(true, std::memory_order_release);
