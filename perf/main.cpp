@@ -1,5 +1,6 @@
-// sluice-perf: issue 3's performance suite. Runs the workloads (chain, cpu, blocking, memory,
-// shapes, latency; one file each) in sluice and in the baselines a user would pick instead,
+// sluice-perf: the performance suite. Runs the workloads (chain, cpu, blocking, memory, shapes,
+// latency, resilience, rate, pmap, pmap_sleep; one file each, two in resilience.cpp and two in
+// pmap.cpp) in sluice and in the baselines a user would pick instead,
 // every implementation once per round, prints the medians, the ratios to sluice and each
 // workload's bar lines, and optionally writes everything to JSON. Exit status: 0 when every
 // result checked out; 1 when one did not (or a workload failed); 2 on a usage error; 3 with
@@ -25,6 +26,7 @@ constexpr workload workloads[] = {
     {"blocking", perf::run_blocking},     {"memory", perf::run_memory},
     {"shapes", perf::run_shapes},         {"latency", perf::run_latency},
     {"resilience", perf::run_resilience}, {"rate", perf::run_rate},
+    {"pmap", perf::run_pmap},             {"pmap_sleep", perf::run_pmap_sleep},
 };
 
 std::vector<std::string> workload_names() {

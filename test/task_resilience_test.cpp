@@ -15,6 +15,7 @@
 
 #include <sluice/sluice.hpp>
 
+#include "common/call_log.hpp"
 #include "common/fixtures.hpp"
 #include "common/gate.hpp"
 #include "common/watchdog.hpp"
@@ -24,29 +25,7 @@ using sluice_test::numbers;
 
 namespace {
 
-// Counts calls per item, under a lock (tasks may call it from several threads).
-class call_log {
- public:
-  int add(int item) {
-    std::lock_guard lock(mu_);
-    return ++calls_[item];
-  }
-  int of(int item) const {
-    std::lock_guard lock(mu_);
-    const auto found = calls_.find(item);
-    return found == calls_.end() ? 0 : found->second;
-  }
-  int total() const {
-    std::lock_guard lock(mu_);
-    int sum = 0;
-    for (const auto& [item, count] : calls_) sum += count;
-    return sum;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::map<int, int> calls_;
-};
+using sluice_test::call_log;
 
 // Collects the failures an on_error handler receives.
 struct failures {

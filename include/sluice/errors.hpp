@@ -1,7 +1,7 @@
 // This header defines how sluice reports a failed item: sluice::failure, the value handed to a
 // task's on_error handler, and sluice::skip, a ready handler that drops failed items; and the
 // exceptions sluice itself throws: sluice::all_failed, sluice::timeout_error,
-// sluice::circuit_open and sluice::codec_error.
+// sluice::circuit_open, sluice::codec_error and sluice::worker_error.
 #pragma once
 
 #include <any>
@@ -74,6 +74,28 @@ class circuit_open : public std::runtime_error {
 class codec_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// An item failed in a pool's map, imap or amap (sluice::thread_pool): the original exception,
+// the item's 0-based position in the input and the input as operator<< renders it ("" when
+// its type has no operator<<). what() says all three and where.
+//
+// Example:
+//   try { pool.map(parse, lines); }
+//   catch (const sluice::worker_error& e) { log(e.index(), e.input_text()); std::rethrow_exception(e.original()); }
+class worker_error : public std::runtime_error {
+ public:
+  // `where` names the call ("thread_pool::map").
+  worker_error(const std::string& where, std::exception_ptr original, std::uint64_t index,
+               std::string input_text);
+  const std::exception_ptr& original() const noexcept { return original_; }
+  std::uint64_t index() const noexcept { return index_; }
+  const std::string& input_text() const noexcept { return input_text_; }
+
+ private:
+  std::exception_ptr original_;
+  std::uint64_t index_;
+  std::string input_text_;
 };
 
 }  // namespace sluice

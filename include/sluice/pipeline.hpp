@@ -15,18 +15,22 @@
 // before it produces fails to compile with a sentence naming its position ("task #2 ...").
 // Exceptions: p(args...) throws std::invalid_argument naming the task when an option is out of
 //   range (concurrency 0, a producer with concurrency > 1 or sluice::join).
+// Progress: `(p > sink).with_progress({.total = n})` is a runnable whose every run draws a
+//   progress bar of the outputs the sink takes (stream::show_progress, sluice/progress.hpp).
 #pragma once
 
 #include <cstddef>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include <sluice/detail/chain.hpp>
 #include <sluice/detail/invoke.hpp>
+#include <sluice/progress.hpp>
 #include <sluice/stream.hpp>
 
 namespace sluice {
@@ -98,7 +102,9 @@ class pipeline {
   }
   template <class P, class Sink>
   auto pipe(const runnable<P, Sink>& next) const {
-    return pipe(next.source()).consume(next.sink());
+    auto joined = pipe(next.source()).consume(next.sink());
+    if (next.progress()) return joined.with_progress(*next.progress());
+    return joined;
   }
   template <detail::sink_like Sink>
   runnable<pipeline, std::decay_t<Sink>> consume(Sink&& consumer) const {
@@ -161,7 +167,7 @@ auto pipeline<Stages...>::operator()(Args&&... args) const {
 // Example:
 //   auto total = (sluice::task(numbers, sluice::branch) > sluice::reduce(0, std::plus<>{}))(10);
 // Thread safety: may be called from several threads at once; each call copies the sink, so a
-//   sink with state starts fresh every run.
+//   sink with state starts fresh every run (and, after with_progress, draws its own bar).
 // Exceptions: the run's first error, or whatever the sink throws.
 template <class Pipeline, class Sink>
 class runnable {
@@ -179,17 +185,34 @@ class runnable {
                   "sluice: the sink cannot take the stream this pipeline produces; it must be "
                   "callable as sink(sluice::stream<T>&) where T is the last task's output");
     if constexpr (!std::is_same_v<T, detail::invalid>) {
+      if (progress_) outputs.show_progress(*progress_);
       Sink fresh = sink_;
       return std::invoke(fresh, outputs);
     }
   }
 
+  // A copy of this runnable whose every run shows a progress bar of the outputs the sink takes:
+  // it calls show_progress(options) on the run's stream before handing it to the sink. The bar
+  // ends with the stream, before the sink returns if it drains the stream.
+  //
+  // Example:
+  //   auto rows = (read_rows | parse > sluice::count()).with_progress({.label = "rows"});
+  //   std::size_t n = rows(path);
+  [[nodiscard]] runnable with_progress(progress_options options = {}) const {
+    runnable copy = *this;
+    copy.progress_ = std::move(options);
+    return copy;
+  }
+
   const Pipeline& source() const noexcept { return source_; }
   const Sink& sink() const noexcept { return sink_; }
+  // The options given to with_progress(), if any.
+  const std::optional<progress_options>& progress() const noexcept { return progress_; }
 
  private:
   Pipeline source_;
   Sink sink_;
+  std::optional<progress_options> progress_{};
 };
 
 }  // namespace sluice

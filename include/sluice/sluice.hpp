@@ -9,8 +9,12 @@
 #include <sluice/fallback.hpp>
 #include <sluice/generator.hpp>
 #include <sluice/pipeline.hpp>
+#include <sluice/pmap.hpp>
+#include <sluice/pool.hpp>
+#include <sluice/progress.hpp>
 #include <sluice/rate_limit.hpp>
 #include <sluice/resilient.hpp>
+#include <sluice/result.hpp>
 #include <sluice/retry.hpp>
 #include <sluice/shapes.hpp>
 #include <sluice/sinks.hpp>

@@ -13,6 +13,10 @@
 //   returned. Calls already running are not interrupted, but a callable that takes a trailing
 //   std::stop_token sees a stop request.
 // Thread safety: one thread pulls; stats() and cancel() may be called from any thread.
+// Progress: after show_progress(options), each output handed out advances a sluice::progress_bar
+//   (sluice/progress.hpp) that the stream owns; its final frame is drawn when the stream ends
+//   (exhausted, stopped by an error or cancel(), or destroyed). A stream without one pays a null
+//   check per output.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +28,7 @@
 
 #include <sluice/detail/channel.hpp>
 #include <sluice/detail/run.hpp>
+#include <sluice/progress.hpp>
 #include <sluice/stats.hpp>
 
 namespace sluice {
@@ -68,7 +73,8 @@ class [[nodiscard]] stream {
         buffer_(std::move(other.buffer_)),
         next_(std::exchange(other.next_, 0)),
         held_(std::exchange(other.held_, 0)),
-        finished_(std::exchange(other.finished_, true)) {}
+        finished_(std::exchange(other.finished_, true)),
+        progress_(std::move(other.progress_)) {}
   stream& operator=(stream&& other) noexcept {
     if (this != &other) {
       shut();
@@ -80,6 +86,7 @@ class [[nodiscard]] stream {
       next_ = std::exchange(other.next_, 0);
       held_ = std::exchange(other.held_, 0);
       finished_ = std::exchange(other.finished_, true);
+      progress_ = std::move(other.progress_);
     }
     return *this;
   }
@@ -98,6 +105,7 @@ class [[nodiscard]] stream {
         detail::envelope<T>& item = buffer_[next_++];
         if (!item.value) continue;  // a tombstone: nothing to hand out
         if (taken_ != nullptr) taken_->items_in.fetch_add(1, std::memory_order_relaxed);
+        if (progress_) progress_->advance();
         std::optional<T> out = std::move(item.value);
         item.value.reset();
         return out;
@@ -110,6 +118,7 @@ class [[nodiscard]] stream {
       if (source_->pop_bulk(buffer_.data(), buffer_.size(), held_, nullptr) != result::item) break;
     }
     finished_ = true;
+    progress_.reset();  // the final frame: nothing more will be handed out
     if (run_) {
       run_->join();
       if (auto error = run_->error()) std::rethrow_exception(error);
@@ -135,6 +144,21 @@ class [[nodiscard]] stream {
   // sluice::join task receives.
   std::vector<task_stats> stats() const { return run_ ? run_->stats() : std::vector<task_stats>{}; }
 
+  // From now on, each output handed out (next(), iteration) advances a progress bar drawn as
+  // `options` say; the bar's final frame comes when the stream ends or is destroyed. A second
+  // call finishes the first bar and starts a new one, from 0.
+  //
+  // Example:
+  //   auto rows = pipeline(path);
+  //   rows.show_progress({.total = row_count, .label = "rows"});
+  //   for (auto& row : rows) use(row);
+  // Thread safety: call it from the thread that pulls, not during a pull.
+  // Exceptions: std::bad_alloc; the bar itself throws nothing (see sluice::progress_bar).
+  void show_progress(progress_options options = {}) {
+    progress_.reset();
+    progress_ = std::make_unique<progress_bar>(std::move(options));
+  }
+
   // Internal: the stream of a run (owning) or the view a join task reads (run == nullptr).
   stream(std::shared_ptr<detail::run_state> run, detail::channel<T>& source,
          detail::stage_counters* taken = nullptr)
@@ -149,6 +173,7 @@ class [[nodiscard]] stream {
       run_->join();
     }
     finished_ = true;
+    progress_.reset();
   }
 
   // A pipeline's own stream takes up to kBatch outputs at once; their room in the last queue is
@@ -164,6 +189,7 @@ class [[nodiscard]] stream {
   std::size_t next_ = 0;  // the next envelope of buffer_ to hand out
   std::size_t held_ = 0;  // envelopes taken into buffer_
   bool finished_ = false;
+  std::unique_ptr<progress_bar> progress_{};  // show_progress(); null: no bar
 };
 
 namespace detail {

@@ -1,0 +1,571 @@
+// Internal: how pmap, opmap and thread_pool walk an input on the pipeline engine.
+//
+//   sized random-access input:  producer of index chunks -> task(run a chunk, concurrency =
+//                               workers) -> caller counts chunks; each output written in place
+//   any other input:            producer of elements -> task(f, concurrency = workers, ordered)
+//                               -> caller collects the outputs from the stream
+//
+// A chunk is a run of positions [begin, end). Chunks shrink as the input runs out (guided
+// scheduling: a chunk is 1/(8 × workers) of what is left, at least 1), so a long input costs a
+// few hundred queue hops, not one per item, and the last chunks are small enough to balance.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <semaphore>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <sluice/cache.hpp>
+#include <sluice/circuit_breaker.hpp>
+#include <sluice/detail/invoke.hpp>
+#include <sluice/errors.hpp>
+#include <sluice/generator.hpp>
+#include <sluice/progress.hpp>
+#include <sluice/rate_limit.hpp>
+#include <sluice/result.hpp>
+#include <sluice/retry.hpp>
+#include <sluice/sinks.hpp>
+#include <sluice/stream.hpp>
+#include <sluice/task.hpp>
+
+namespace sluice::detail {
+
+inline std::size_t workers_or_default(std::size_t workers) noexcept {
+  if (workers != 0) return workers;
+  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+}
+
+// A thread_pool's shared part: its size, and the slots every call of f made through it holds.
+struct pool_state {
+  explicit pool_state(std::size_t n) : workers(n), slots(static_cast<std::ptrdiff_t>(n)) {}
+  const std::size_t workers;
+  std::counting_semaphore<> slots;
+};
+
+// Holds one of a pool's slots for its lifetime (nothing without a pool).
+class pool_slot {
+ public:
+  explicit pool_slot(pool_state* pool) : pool_(pool) {
+    if (pool_ != nullptr) pool_->slots.acquire();
+  }
+  pool_slot(const pool_slot&) = delete;
+  pool_slot& operator=(const pool_slot&) = delete;
+  ~pool_slot() {
+    if (pool_ != nullptr) pool_->slots.release();
+  }
+
+ private:
+  pool_state* pool_;
+};
+
+enum class map_errors {
+  original,      // pmap: the first exception, unchanged
+  worker_error,  // thread_pool: wrapped in sluice::worker_error (position, input text)
+};
+
+struct map_config {
+  const char* where = "sluice::pmap";  // names the call in errors, stats and failures
+  std::size_t workers = 1;
+  bool ordered = true;
+  bool progress = false;
+  map_errors errors = map_errors::original;
+  std::shared_ptr<pool_state> pool{};  // a thread_pool's, or none
+};
+
+// opmap's options, as the task options they become.
+struct resilience_config {
+  std::optional<retry_policy> retry{};
+  std::optional<cache_policy> cache{};
+  std::optional<rate_limit> rate{};
+  std::chrono::milliseconds timeout{0};
+  std::optional<circuit_breaker> breaker{};
+};
+
+// ---- calling f --------------------------------------------------------------------------------
+
+// The element of Range as f gets it: moved out of an rvalue range, else as the range yields it.
+template <class Range>
+using element_arg_t = std::conditional_t<std::is_lvalue_reference_v<Range>,
+                                         std::ranges::range_reference_t<std::remove_reference_t<Range>>,
+                                         std::ranges::range_rvalue_reference_t<Range>>;
+
+// f(x) or f(x, stop): whichever f accepts (the stop_token form first), as a const call.
+template <class F, class X>
+decltype(auto) map_call(const F& f, X&& x, const std::stop_token& stop) {
+  if constexpr (std::is_invocable_v<const F&, X&&, std::stop_token>) {
+    return std::invoke(f, std::forward<X>(x), stop);
+  } else {
+    (void)stop;
+    return std::invoke(f, std::forward<X>(x));
+  }
+}
+
+template <class F, class X>
+inline constexpr bool map_callable =
+    std::is_invocable_v<const F&, X, std::stop_token> || std::is_invocable_v<const F&, X>;
+
+template <class F, class X>
+struct map_result {
+  using type = void;
+};
+template <class F, class X>
+requires map_callable<F, X>
+struct map_result<F, X> {
+  using type = std::remove_cvref_t<decltype(map_call(std::declval<const F&>(), std::declval<X>(),
+                                                     std::declval<const std::stop_token&>()))>;
+};
+template <class F, class X>
+using map_result_t = typename map_result<F, X>::type;
+
+template <class F, class X>
+constexpr void check_map_callable() {
+  static_assert(map_callable<F, X>,
+                "sluice: pmap / opmap / thread_pool: f cannot be called with an element of the "
+                "range; it is called as a const callable (from several threads at once) as "
+                "f(element) or f(element, std::stop_token)");
+}
+
+// What an item's output stands for when f returns void.
+struct no_value {};
+
+// The callable of the per-item task: f under a pool slot. Owned (imap keeps a copy of f) or
+// borrowed (the eager calls). It takes a trailing stop_token only when f does, so the engine
+// makes a token only for such an f (see detail::call).
+template <class F, bool Owned>
+struct item_call {
+  std::conditional_t<Owned, F, const F*> fn;
+  std::shared_ptr<pool_state> pool{};
+
+  const F& target() const noexcept {
+    if constexpr (Owned) {
+      return fn;
+    } else {
+      return *fn;
+    }
+  }
+
+  template <class X>
+  requires(std::is_invocable_v<const F&, X&&> &&
+           !std::is_invocable_v<const F&, X&&, std::stop_token>)
+  auto operator()(X&& x) const {
+    return run([&]() -> decltype(auto) { return std::invoke(target(), std::forward<X>(x)); });
+  }
+
+  template <class X>
+  requires std::is_invocable_v<const F&, X&&, std::stop_token>
+  auto operator()(X&& x, std::stop_token stop) const {
+    return run([&]() -> decltype(auto) {
+      return std::invoke(target(), std::forward<X>(x), std::move(stop));
+    });
+  }
+
+ private:
+  template <class Call>
+  auto run(Call&& call) const {
+    pool_slot slot(pool.get());
+    if constexpr (std::is_void_v<decltype(call())>) {
+      call();
+      return no_value{};
+    } else {
+      return call();
+    }
+  }
+};
+
+// ---- where outputs go ------------------------------------------------------------------------
+
+// One cell per position, written by whichever worker computed it. std::vector<R> directly when
+// R can be default-made and assigned; otherwise optional cells, moved into a vector at the end.
+// (Never std::vector<bool>: neighbouring bits cannot be written from two threads.)
+template <class R>
+class output_cells {
+  static constexpr bool direct = std::is_default_constructible_v<R> &&
+                                 std::is_move_assignable_v<R> && !std::is_same_v<R, bool>;
+
+ public:
+  explicit output_cells(std::size_t n) : cells_(n) {}
+  template <class V>
+  void put(std::size_t at, V&& value) {
+    if constexpr (direct) {
+      cells_[at] = std::forward<V>(value);
+    } else {
+      cells_[at].emplace(std::forward<V>(value));
+    }
+  }
+  std::vector<R> take() && {
+    if constexpr (direct) {
+      return std::move(cells_);
+    } else {
+      std::vector<R> out;
+      out.reserve(cells_.size());
+      for (auto& cell : cells_) out.push_back(std::move(*cell));
+      return out;
+    }
+  }
+
+ private:
+  std::conditional_t<direct, std::vector<R>, std::vector<std::optional<R>>> cells_;
+};
+
+// A progress bar when the call asked for one.
+class map_progress {
+ public:
+  map_progress(bool wanted, std::optional<std::uint64_t> total) {
+    if (wanted) bar_.emplace(progress_options{.total = total});
+  }
+  void advance(std::uint64_t count) noexcept {
+    if (bar_) bar_->advance(count);
+  }
+
+ private:
+  std::optional<progress_bar> bar_;
+};
+
+template <class Range>
+std::optional<std::uint64_t> size_if_known(Range& items) {
+  if constexpr (std::ranges::sized_range<Range>) {
+    return static_cast<std::uint64_t>(std::ranges::size(items));
+  } else {
+    return std::nullopt;
+  }
+}
+
+// ---- the chunked path: sized random-access inputs ---------------------------------------------
+
+struct index_span {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+inline generator<index_span> guided_chunks(std::size_t n, std::size_t workers) {
+  for (std::size_t at = 0; at < n;) {
+    const std::size_t size = std::max<std::size_t>(1, (n - at) / (8 * workers));
+    co_yield index_span{at, at + size};
+    at += size;
+  }
+}
+
+template <class Range>
+inline constexpr bool chunkable =
+    std::ranges::random_access_range<std::remove_reference_t<Range>> &&
+    std::ranges::sized_range<std::remove_reference_t<Range>>;
+
+// Runs the chunks it is given: f on each position, output in place; it passes nothing on (an
+// empty range per chunk, as a branch task), so the caller sleeps until the run ends instead of
+// waking for every chunk; a progress bar is advanced by the workers. A chunk is walked in
+// blocks, and the map's stop (the first failure, or the caller's exception) is checked before
+// each block; a block doubles while it takes under 20 us and halves past 100 us, so quick calls
+// run in tight loops and a slow call (a sleep, I/O) is checked before every item: no new item
+// starts more than ~100 us of work after the stop.
+template <class F, class Range, class Cells>
+struct chunk_call {
+  const F* f;
+  std::ranges::iterator_t<std::remove_reference_t<Range>> first;
+  Cells* cells;  // output_cells<R>, or nullptr when f returns void
+  const map_config* config;
+  map_progress* progress;
+
+  std::array<no_value, 0> operator()(index_span chunk, std::stop_token stop) const {
+    using namespace std::chrono_literals;
+    pool_slot slot(config->pool.get());
+    std::size_t block = 1;
+    for (std::size_t at = chunk.begin; at < chunk.end;) {
+      if (stop.stop_requested()) break;
+      const std::size_t end = std::min(chunk.end, at + block);
+      const auto start = std::chrono::steady_clock::now();
+      call_range(at, end, stop);
+      const auto spent = std::chrono::steady_clock::now() - start;
+      if (spent < 20us && block < kMaxBlock) {
+        block *= 2;
+      } else if (spent > 100us && block > 1) {
+        block /= 2;
+      }
+      progress->advance(end - at);
+      at = end;
+    }
+    return {};
+  }
+
+ private:
+  using range_t = std::remove_reference_t<Range>;
+  using lvalue_t = std::ranges::range_reference_t<range_t>;
+  static constexpr bool owned = !std::is_lvalue_reference_v<Range>;
+  // With worker_error, f gets an lvalue even from an owned range whenever it takes one, so the
+  // input is still intact to render when f throws.
+  static constexpr bool lvalue_callable =
+      std::is_lvalue_reference_v<lvalue_t> && map_callable<F, lvalue_t>;
+
+  static constexpr std::size_t kMaxBlock = 4096;
+
+  void call_range(std::size_t begin, std::size_t end, const std::stop_token& stop) const {
+    std::size_t i = begin;
+    try {
+      for (; i < end; ++i) {
+        auto it = first + static_cast<std::ranges::range_difference_t<range_t>>(i);
+        if constexpr (owned) {
+          if (lvalue_callable && config->errors == map_errors::worker_error) {
+            if constexpr (lvalue_callable) store(i, *it, stop);
+          } else {
+            store(i, std::ranges::iter_move(it), stop);
+          }
+        } else {
+          store(i, *it, stop);
+        }
+      }
+    } catch (...) {
+      if (config->errors == map_errors::original) throw;
+      auto it = first + static_cast<std::ranges::range_difference_t<range_t>>(i);
+      throw worker_error(config->where, std::current_exception(), i, render(*it));
+    }
+  }
+
+  template <class X>
+  void store(std::size_t i, X&& x, const std::stop_token& stop) const {
+    if constexpr (std::is_same_v<Cells, void>) {
+      map_call(*f, std::forward<X>(x), stop);
+    } else {
+      cells->put(i, map_call(*f, std::forward<X>(x), stop));
+    }
+  }
+};
+
+template <class F, class Range>
+auto map_in_chunks(const F& f, Range&& items, const map_config& config) {
+  using R = map_result_t<F, element_arg_t<Range&&>>;
+  const std::size_t n = std::ranges::size(items);
+  using cells_t = std::conditional_t<std::is_void_v<R>, void, output_cells<R>>;
+  std::optional<std::conditional_t<std::is_void_v<R>, int, output_cells<R>>> cells;
+  if constexpr (!std::is_void_v<R>) cells.emplace(n);
+  if (n != 0) {
+    map_progress progress(config.progress, n);
+    cells_t* out = nullptr;
+    if constexpr (!std::is_void_v<R>) out = &*cells;
+    const std::string name = config.where;
+    auto chunks = task([n, w = config.workers] { return guided_chunks(n, w); }, branch,
+                       {.name = name + " input"}) |
+                  task(chunk_call<F, Range&&, cells_t>{&f, std::ranges::begin(items), out, &config,
+                                                       &progress},
+                       branch, {.name = name, .concurrency = config.workers});
+    auto nothing = chunks();
+    while (nothing.next()) {
+    }
+  }
+  if constexpr (!std::is_void_v<R>) return std::move(*cells).take();
+}
+
+// ---- the per-item path: any input range ----------------------------------------------------------
+
+// What an element travels through a queue as: itself, or for a map's std::pair<const K, V> a
+// std::pair<K, V> (a queue slot must be assignable); f taking the pair by const reference still
+// binds to it.
+template <class V>
+struct queued {
+  using type = V;
+};
+template <class K, class T>
+struct queued<std::pair<const K, T>> {
+  using type = std::pair<K, T>;
+};
+template <class V>
+using queued_t = typename queued<V>::type;
+
+// A branch producer's range as the elements' queued type (only for std::pair<const K, V>).
+template <class Q, class Range>
+generator<Q> as_queued(Range& items) {
+  for (auto&& element : items) co_yield Q(std::forward<decltype(element)>(element));
+}
+
+// The producer's callable: the run's own copy of the range (moved in as the producer's
+// argument), or the caller's range, borrowed. A borrowed range is read through const iterators
+// when it has them (its elements are copied into the queue); a single-pass one is consumed.
+template <class Range>
+struct borrowed_source {
+  Range* items;
+  auto operator()() const {
+    using V = std::ranges::range_value_t<Range>;
+    if constexpr (!std::is_same_v<queued_t<V>, V>) {
+      if constexpr (std::ranges::input_range<const Range>) {
+        return as_queued<queued_t<V>>(std::as_const(*items));
+      } else {
+        return as_queued<queued_t<V>>(*items);
+      }
+    } else if constexpr (std::ranges::input_range<const Range>) {
+      const Range& all = *items;
+      return borrowed_range<decltype(std::ranges::begin(all)), decltype(std::ranges::end(all))>{
+          std::ranges::begin(all), std::ranges::end(all)};
+    } else {
+      return borrowed_range<decltype(std::ranges::begin(*items)),
+                            decltype(std::ranges::end(*items))>{std::ranges::begin(*items),
+                                                                std::ranges::end(*items)};
+    }
+  }
+};
+struct owned_source {
+  template <class Range>
+  auto operator()(Range&& items) const {
+    using V = std::ranges::range_value_t<Range>;
+    if constexpr (!std::is_same_v<queued_t<V>, V>) {
+      return owned_queued<queued_t<V>>(std::move(items));
+    } else {
+      return Range(std::move(items));
+    }
+  }
+
+ private:
+  template <class Q, class Range>
+  static generator<Q> owned_queued(Range items) {
+    for (auto&& element : items) co_yield Q(std::move(element));
+  }
+};
+
+// The per-item pipeline's task options.
+inline task_options item_options(const map_config& config) {
+  task_options o;
+  o.name = config.where;
+  o.concurrency = config.workers;
+  o.ordered = config.ordered;
+  if (config.errors == map_errors::worker_error) {
+    o.on_error = [where = std::string(config.where)](const failure& f) {
+      throw worker_error(where, f.error, f.sequence, f.input_text);
+    };
+  }
+  return o;
+}
+
+// The stream of f's outputs over `items`: borrowed (an lvalue, for the eager calls) or owned.
+template <bool Owned, class Fn, class Range>
+auto item_stream(Fn fn, Range&& items, task_options options, const map_config& config) {
+  using V = std::ranges::range_value_t<std::remove_reference_t<Range>>;
+  static_assert(Owned || std::is_copy_constructible_v<V> ||
+                    !std::ranges::input_range<const std::remove_reference_t<Range>>,
+                "sluice: pmap / opmap / thread_pool: this range is not random-access, so its "
+                "elements travel through a queue and would be copied out of it, but they cannot be "
+                "copied; pass the range as an rvalue (std::move) to move them");
+  const std::string input_name = std::string(config.where) + " input";
+  if constexpr (Owned) {
+    auto p = task(owned_source{}, branch, {.name = input_name}) | task(std::move(fn), std::move(options));
+    return p(std::forward<Range>(items));
+  } else {
+    auto p = task(borrowed_source<std::remove_reference_t<Range>>{&items}, branch,
+                  {.name = input_name}) |
+             task(std::move(fn), std::move(options));
+    return p();
+  }
+}
+
+template <class F, class Range>
+auto map_items(const F& f, Range&& items, const map_config& config) {
+  constexpr bool owned = !std::is_lvalue_reference_v<Range>;
+  using R = map_result_t<F, queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>&&>;
+  map_progress progress(config.progress, size_if_known(items));
+  auto outputs = item_stream<owned>(item_call<F, false>{&f, config.pool},
+                                    std::forward<Range>(items), item_options(config), config);
+  if constexpr (std::is_void_v<R>) {
+    while (outputs.next()) progress.advance(1);
+  } else {
+    std::vector<R> all;
+    if (auto n = size_if_known(items)) all.reserve(*n);
+    while (auto x = outputs.next()) {
+      all.push_back(std::move(*x));
+      progress.advance(1);
+    }
+    return all;
+  }
+}
+
+// ---- the entry points ----------------------------------------------------------------------------
+
+// pmap and thread_pool::map: std::vector<R> in input order (see map_config::ordered), or void.
+template <class F, class Range>
+auto parallel_map(const F& f, Range&& items, const map_config& config) {
+  check_map_callable<F, element_arg_t<Range&&>>();
+  if constexpr (chunkable<Range>) {
+    return map_in_chunks(f, std::forward<Range>(items), config);
+  } else {
+    return map_items(f, std::forward<Range>(items), config);
+  }
+}
+
+// thread_pool::imap: a lazy stream of f's outputs in input order; owns f and the range.
+template <class F, class Range>
+auto lazy_map(F&& f, Range&& items, map_config config) {
+  using Fn = std::decay_t<F>;
+  using Items = std::decay_t<Range>;
+  using V = queued_t<std::ranges::range_value_t<Items>>;
+  check_map_callable<Fn, V&&>();
+  static_assert(!std::is_void_v<map_result_t<Fn, V&&>>,
+                "sluice: thread_pool::imap: f returns void, so there is nothing to stream; use map");
+  config.ordered = true;
+  return item_stream<true>(item_call<Fn, true>{Fn(std::forward<F>(f)), config.pool},
+                           Items(std::forward<Range>(items)), item_options(config), config);
+}
+
+// opmap: one result per element, in input order; a failed item holds its failure.
+template <class F, class Range>
+auto parallel_map_in_place(const F& f, Range&& items, map_config config,
+                           resilience_config resilience) {
+  constexpr bool owned = !std::is_lvalue_reference_v<Range>;
+  using V = queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
+  check_map_callable<F, V&&>();
+  using R = map_result_t<F, V&&>;
+
+  // Failures arrive from the workers; an item's failure is reported before any later item's
+  // output leaves the ordered task, so the outputs and failures merge in input order.
+  std::mutex mu;
+  std::map<std::uint64_t, failure> failed;  // guarded by mu
+  task_options options;
+  options.name = config.where;
+  options.concurrency = config.workers;
+  options.ordered = true;
+  options.retry = std::move(resilience.retry);
+  options.rate = std::move(resilience.rate);
+  options.cache = std::move(resilience.cache);
+  options.timeout = resilience.timeout;
+  options.breaker = std::move(resilience.breaker);
+  options.on_error = [&](const failure& why) {
+    std::lock_guard lock(mu);
+    failed.emplace(why.sequence, why);
+  };
+
+  map_progress progress(config.progress, size_if_known(items));
+  std::vector<result<R>> all;
+  if (auto n = size_if_known(items)) all.reserve(*n);
+  auto take_failures = [&](bool every) {
+    std::lock_guard lock(mu);
+    for (auto it = failed.begin();
+         it != failed.end() && (every || it->first == all.size()); it = failed.erase(it)) {
+      all.emplace_back(std::move(it->second));
+      progress.advance(1);
+    }
+  };
+  auto outputs = item_stream<owned>(item_call<F, false>{&f, config.pool},
+                                    std::forward<Range>(items), std::move(options), config);
+  while (auto x = outputs.next()) {
+    take_failures(false);
+    if constexpr (std::is_void_v<R>) {
+      all.emplace_back();
+    } else {
+      all.emplace_back(std::move(*x));
+    }
+    progress.advance(1);
+  }
+  take_failures(true);
+  return all;
+}
+
+}  // namespace sluice::detail

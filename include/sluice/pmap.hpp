@@ -1,0 +1,90 @@
+// This header defines sluice::pmap, a parallel map over any input range, and sluice::opmap, the
+// same with resilience options (retry, cache, rate, timeout, breaker) and errors kept in place.
+//
+// Example:
+//   std::vector<Image> small = sluice::pmap(resize, images, {.workers = 8, .progress = true});
+//   auto pages = sluice::opmap(fetch, urls, {.workers = 16, .retry = sluice::retry_policy{}});
+//   for (const auto& page : pages) if (!page.ok()) log(page.error().input_text);
+//
+// Both run on the pipeline engine: a producer walks the input and a task at
+// `concurrency = workers` calls f. For a sized random-access input (a vector, an array, a span,
+// iota) pmap hands out chunks of positions that shrink towards the end (guided scheduling) and
+// writes each output in its place, so nothing is copied through a queue; any other input (a
+// generator, a list, an input view) flows item by item through bounded queues, so memory stays
+// flat however long the input is.
+//
+// f is called as f(element): with the element as an lvalue when `items` is an lvalue, moved
+// when `items` is an rvalue (so move-only elements work); a call may also take a trailing
+// std::stop_token, stopped when the map stops. f is called from several threads at once.
+// pmap returns std::vector<R> (R the decayed result of f; void when f returns void).
+// Exceptions: pmap rethrows the first exception f throws, unchanged, once every worker has
+//   stopped; after the first failure no new item starts. opmap throws only for invalid options:
+//   an item whose call failed (after its retries) holds its sluice::failure in its result.
+//   std::invalid_argument for an option out of range (e.g. a retry with max_attempts 0).
+// Lifetime: items and f are borrowed for the duration of the call.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <ranges>
+#include <utility>
+#include <vector>
+
+#include <sluice/cache.hpp>
+#include <sluice/circuit_breaker.hpp>
+#include <sluice/detail/parallel_map.hpp>
+#include <sluice/rate_limit.hpp>
+#include <sluice/result.hpp>
+#include <sluice/retry.hpp>
+
+namespace sluice {
+
+struct pmap_options {
+  std::size_t workers = 0;  // calls of f in flight at once; 0 -> std::thread::hardware_concurrency()
+  bool ordered = true;      // outputs in input order; false: in the order they finish (a
+                            // random-access input keeps input order anyway: it costs nothing)
+  bool progress = false;    // a progress bar on stderr when it is a terminal (sluice/progress.hpp)
+};
+
+struct opmap_options {
+  std::size_t workers = 0;  // calls of f in flight at once; 0 -> std::thread::hardware_concurrency()
+  // Around each item's call, in this order: cache, rate, retry, and in each attempt breaker,
+  // then timeout (docs/resilience.md).
+  std::optional<retry_policy> retry{};
+  std::optional<cache_policy> cache{};  // keyed by the element; lives for this call (a memory
+                                        // cache) or on disk (a directory: across calls and runs)
+  std::optional<rate_limit> rate{};     // a token per call; copies share the bucket
+  std::chrono::milliseconds timeout{0};  // per attempt; 0 -> none
+  std::optional<circuit_breaker> breaker{};
+  bool progress = false;  // a progress bar on stderr when it is a terminal
+};
+
+// Calls f on every element of `items` with up to `options.workers` calls at once.
+template <class F, std::ranges::input_range Range>
+auto pmap(F&& f, Range&& items, const pmap_options& options = {}) {
+  detail::map_config config;
+  config.where = "sluice::pmap";
+  config.workers = detail::workers_or_default(options.workers);
+  config.ordered = options.ordered;
+  config.progress = options.progress;
+  config.errors = detail::map_errors::original;
+  return detail::parallel_map(f, std::forward<Range>(items), config);
+}
+
+// Calls f on every element like pmap, under the resilience options, and returns one
+// sluice::result per element in input order: the value, or the item's sluice::failure (task
+// "sluice::opmap", sequence = the element's position, every attempt, the input and its text).
+template <class F, std::ranges::input_range Range>
+auto opmap(F&& f, Range&& items, const opmap_options& options = {}) {
+  detail::map_config config;
+  config.where = "sluice::opmap";
+  config.workers = detail::workers_or_default(options.workers);
+  config.progress = options.progress;
+  detail::resilience_config resilience{options.retry, options.cache, options.rate, options.timeout,
+                                       options.breaker};
+  return detail::parallel_map_in_place(f, std::forward<Range>(items), config,
+                                       std::move(resilience));
+}
+
+}  // namespace sluice

@@ -1,0 +1,137 @@
+// This header defines sluice::thread_pool: a fixed number of workers that map a callable over
+// a range, eagerly (map), lazily (imap) or in the background (amap).
+//
+// Example:
+//   sluice::thread_pool pool{8};
+//   std::vector<int> v = pool.map(score, items);            // input order
+//   for (int x : pool.imap(score, read_lines(path))) use(x); // lazy: bounded memory
+//   std::future<std::vector<int>> later = pool.amap(score, items);
+//
+// The pool runs on the pipeline engine (sluice/pmap.hpp says how an input is walked): each call
+// is one run whose task has `size()` workers, and every call of f made through the pool holds
+// one of the pool's `size()` slots, so at most `size()` calls of f run at once however many
+// threads use the pool.
+// f is called as f(element) (see sluice::pmap); results come back in input order.
+// Exceptions: the first failure stops the call (no new item starts; the calls in flight finish)
+//   and is thrown as sluice::worker_error, which holds the original exception, the item's
+//   position and its text. From imap, the pull that meets it throws; from amap, get().
+// Thread safety: map, imap and amap may be called from many threads at once.
+// Lifetime: map borrows f and items for the call. imap and amap keep decayed copies of f and
+//   items (an lvalue container is copied; pass it with std::move, or pass a view such as
+//   std::span or std::views::all(v), to avoid the copy). A stream from imap owns its run and
+//   may outlive the pool. The destructor waits for every amap still running.
+#pragma once
+
+#include <cstddef>
+#include <future>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <ranges>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <sluice/detail/parallel_map.hpp>
+#include <sluice/errors.hpp>
+#include <sluice/stream.hpp>
+
+namespace sluice {
+
+class thread_pool {
+ public:
+  // std::thread::hardware_concurrency() workers.
+  thread_pool() : thread_pool(0) {}
+  // `workers` workers; 0 -> std::thread::hardware_concurrency().
+  explicit thread_pool(std::size_t workers)
+      : state_(std::make_shared<detail::pool_state>(detail::workers_or_default(workers))) {}
+  thread_pool(const thread_pool&) = delete;
+  thread_pool& operator=(const thread_pool&) = delete;
+  ~thread_pool() { join_background(); }
+
+  std::size_t size() const noexcept { return state_->workers; }
+
+  // f over every element, in input order.
+  template <class F, std::ranges::input_range Range>
+  auto map(F&& f, Range&& items) {
+    return detail::parallel_map(f, std::forward<Range>(items), config("thread_pool::map"));
+  }
+
+  // f over every element, lazily, in input order: the run starts on the first pull and stays
+  // at most a few queues' worth ahead of the reader.
+  template <class F, std::ranges::input_range Range>
+  auto imap(F&& f, Range&& items) {
+    return detail::lazy_map(std::forward<F>(f), std::forward<Range>(items),
+                            config("thread_pool::imap"));
+  }
+
+  // map on a background thread (over the pool's own copy of items, whose elements f gets as
+  // rvalues); the future holds its vector, or its worker_error. void f: std::future<void>.
+  template <class F, std::ranges::input_range Range>
+  auto amap(F&& f, Range&& items) {
+    using out = decltype(std::declval<thread_pool&>().map(std::declval<std::decay_t<F>&>(),
+                                                         std::declval<std::decay_t<Range>&&>()));
+    std::promise<out> promise;
+    std::future<out> future = promise.get_future();
+    std::lock_guard lock(background_mu_);
+    reap_background();
+    auto& job = background_.emplace_back();
+    job.thread = std::thread(
+        [this, &done = job.done, promise = std::move(promise), f = std::decay_t<F>(std::forward<F>(f)),
+         items = std::decay_t<Range>(std::forward<Range>(items))]() mutable {
+          try {
+            if constexpr (std::is_void_v<out>) {
+              detail::parallel_map(f, std::move(items), config("thread_pool::amap"));
+              promise.set_value();
+            } else {
+              promise.set_value(
+                  detail::parallel_map(f, std::move(items), config("thread_pool::amap")));
+            }
+          } catch (...) {
+            promise.set_exception(std::current_exception());
+          }
+          done.store(true, std::memory_order_release);
+        });
+    return future;
+  }
+
+ private:
+  struct background_job {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+
+  detail::map_config config(const char* where) const {
+    detail::map_config c;
+    c.where = where;
+    c.workers = state_->workers;
+    c.errors = detail::map_errors::worker_error;
+    c.pool = state_;
+    return c;
+  }
+
+  // Joins the amap threads that have finished (background_mu_ held).
+  void reap_background() {
+    for (auto it = background_.begin(); it != background_.end();) {
+      if (it->done.load(std::memory_order_acquire)) {
+        it->thread.join();
+        it = background_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void join_background() noexcept {
+    std::lock_guard lock(background_mu_);
+    for (auto& job : background_) job.thread.join();
+    background_.clear();
+  }
+
+  std::shared_ptr<detail::pool_state> state_;
+  std::mutex background_mu_;
+  std::list<background_job> background_;  // guarded by background_mu_
+};
+
+}  // namespace sluice
