@@ -81,10 +81,12 @@ auto opmap(F&& f, Range&& items, const opmap_options& options = {}) {
   config.where = "sluice::opmap";
   config.workers = detail::workers_or_default(options.workers);
   config.progress = options.progress;
-  detail::resilience_config resilience{options.retry, options.cache, options.rate, options.timeout,
-                                       options.breaker};
-  return detail::parallel_map_in_place(f, std::forward<Range>(items), config,
-                                       std::move(resilience));
+  task_options each{.retry = options.retry,
+                    .rate = options.rate,
+                    .cache = options.cache,
+                    .timeout = options.timeout,
+                    .breaker = options.breaker};
+  return detail::parallel_map_in_place(f, std::forward<Range>(items), config, std::move(each));
 }
 
 }  // namespace sluice

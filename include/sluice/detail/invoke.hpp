@@ -42,10 +42,15 @@ concept callable_with = takes_stop_token<Fn, Args...> || std::is_invocable_v<con
 
 // The token is made only for a callable that takes one: a std::stop_token copy is an atomic
 // reference count shared by every worker of the run, too dear to touch on every item.
-template <class Fn, class... Args>
-decltype(auto) call(const Fn& fn, const std::stop_source& stop, Args&&... args) {
+inline std::stop_token token_of(const std::stop_source& stop) { return stop.get_token(); }
+inline const std::stop_token& token_of(const std::stop_token& stop) { return stop; }
+
+// `stop` is a std::stop_source (a run's) or a std::stop_token (one a caller was given).
+template <class Fn, class Stop, class... Args>
+requires std::is_same_v<Stop, std::stop_source> || std::is_same_v<Stop, std::stop_token>
+decltype(auto) call(const Fn& fn, const Stop& stop, Args&&... args) {
   if constexpr (takes_stop_token<Fn, Args...>) {
-    return std::invoke(fn, std::forward<Args>(args)..., stop.get_token());
+    return std::invoke(fn, std::forward<Args>(args)..., token_of(stop));
   } else {
     (void)stop;
     return std::invoke(fn, std::forward<Args>(args)...);

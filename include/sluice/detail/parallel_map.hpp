@@ -87,15 +87,6 @@ struct map_config {
   std::shared_ptr<pool_state> pool{};  // a thread_pool's, or none
 };
 
-// opmap's options, as the task options they become.
-struct resilience_config {
-  std::optional<retry_policy> retry{};
-  std::optional<cache_policy> cache{};
-  std::optional<rate_limit> rate{};
-  std::chrono::milliseconds timeout{0};
-  std::optional<circuit_breaker> breaker{};
-};
-
 // ---- calling f --------------------------------------------------------------------------------
 
 // The element of Range as f gets it: moved out of an rvalue range, else as the range yields it.
@@ -104,37 +95,14 @@ using element_arg_t = std::conditional_t<std::is_lvalue_reference_v<Range>,
                                          std::ranges::range_reference_t<std::remove_reference_t<Range>>,
                                          std::ranges::range_rvalue_reference_t<Range>>;
 
-// f(x) or f(x, stop): whichever f accepts (the stop_token form first), as a const call.
+// What f returns for an element passed as X (void when f returns void); f is called through
+// detail::call, as a task's callable is: f(x), or f(x, stop_token) when it takes one.
 template <class F, class X>
-decltype(auto) map_call(const F& f, X&& x, const std::stop_token& stop) {
-  if constexpr (std::is_invocable_v<const F&, X&&, std::stop_token>) {
-    return std::invoke(f, std::forward<X>(x), stop);
-  } else {
-    (void)stop;
-    return std::invoke(f, std::forward<X>(x));
-  }
-}
-
-template <class F, class X>
-inline constexpr bool map_callable =
-    std::is_invocable_v<const F&, X, std::stop_token> || std::is_invocable_v<const F&, X>;
-
-template <class F, class X>
-struct map_result {
-  using type = void;
-};
-template <class F, class X>
-requires map_callable<F, X>
-struct map_result<F, X> {
-  using type = std::remove_cvref_t<decltype(map_call(std::declval<const F&>(), std::declval<X>(),
-                                                     std::declval<const std::stop_token&>()))>;
-};
-template <class F, class X>
-using map_result_t = typename map_result<F, X>::type;
+using map_result_t = std::remove_cvref_t<call_result_t<F, X>>;
 
 template <class F, class X>
 constexpr void check_map_callable() {
-  static_assert(map_callable<F, X>,
+  static_assert(callable_with<F, X>,
                 "sluice: pmap / opmap / thread_pool: f cannot be called with an element of the "
                 "range; it is called as a const callable (from several threads at once) as "
                 "f(element) or f(element, std::stop_token)");
@@ -222,6 +190,14 @@ class output_cells {
   std::conditional_t<direct, std::vector<R>, std::vector<std::optional<R>>> cells_;
 };
 
+// f returns void: nothing to keep.
+template <>
+class output_cells<void> {
+ public:
+  explicit output_cells(std::size_t /*n*/) {}
+  void take() && {}
+};
+
 // A progress bar when the call asked for one.
 class map_progress {
  public:
@@ -276,7 +252,7 @@ template <class F, class Range, class Cells>
 struct chunk_call {
   const F* f;
   std::ranges::iterator_t<std::remove_reference_t<Range>> first;
-  Cells* cells;  // output_cells<R>, or nullptr when f returns void
+  Cells* cells;  // output_cells<R>
   const map_config* config;
   map_progress* progress;
 
@@ -308,7 +284,7 @@ struct chunk_call {
   // With worker_error, f gets an lvalue even from an owned range whenever it takes one, so the
   // input is still intact to render when f throws.
   static constexpr bool lvalue_callable =
-      std::is_lvalue_reference_v<lvalue_t> && map_callable<F, lvalue_t>;
+      std::is_lvalue_reference_v<lvalue_t> && callable_with<F, lvalue_t>;
 
   static constexpr std::size_t kMaxBlock = 4096;
 
@@ -317,14 +293,12 @@ struct chunk_call {
     try {
       for (; i < end; ++i) {
         auto it = first + static_cast<std::ranges::range_difference_t<range_t>>(i);
-        if constexpr (owned) {
-          if (lvalue_callable && config->errors == map_errors::worker_error) {
-            if constexpr (lvalue_callable) store(i, *it, stop);
-          } else {
-            store(i, std::ranges::iter_move(it), stop);
-          }
-        } else {
+        if constexpr (!owned) {
           store(i, *it, stop);
+        } else if (lvalue_callable && config->errors == map_errors::worker_error) {
+          if constexpr (lvalue_callable) store(i, *it, stop);
+        } else {
+          store(i, std::ranges::iter_move(it), stop);
         }
       }
     } catch (...) {
@@ -336,10 +310,10 @@ struct chunk_call {
 
   template <class X>
   void store(std::size_t i, X&& x, const std::stop_token& stop) const {
-    if constexpr (std::is_same_v<Cells, void>) {
-      map_call(*f, std::forward<X>(x), stop);
+    if constexpr (std::is_same_v<Cells, output_cells<void>>) {
+      call(*f, stop, std::forward<X>(x));
     } else {
-      cells->put(i, map_call(*f, std::forward<X>(x), stop));
+      cells->put(i, call(*f, stop, std::forward<X>(x)));
     }
   }
 };
@@ -348,24 +322,20 @@ template <class F, class Range>
 auto map_in_chunks(const F& f, Range&& items, const map_config& config) {
   using R = map_result_t<F, element_arg_t<Range&&>>;
   const std::size_t n = std::ranges::size(items);
-  using cells_t = std::conditional_t<std::is_void_v<R>, void, output_cells<R>>;
-  std::optional<std::conditional_t<std::is_void_v<R>, int, output_cells<R>>> cells;
-  if constexpr (!std::is_void_v<R>) cells.emplace(n);
+  output_cells<R> cells(n);
   if (n != 0) {
     map_progress progress(config.progress, n);
-    cells_t* out = nullptr;
-    if constexpr (!std::is_void_v<R>) out = &*cells;
     const std::string name = config.where;
     auto chunks = task([n, w = config.workers] { return guided_chunks(n, w); }, branch,
                        {.name = name + " input"}) |
-                  task(chunk_call<F, Range&&, cells_t>{&f, std::ranges::begin(items), out, &config,
-                                                       &progress},
+                  task(chunk_call<F, Range&&, output_cells<R>>{&f, std::ranges::begin(items),
+                                                              &cells, &config, &progress},
                        branch, {.name = name, .concurrency = config.workers});
     auto nothing = chunks();
     while (nothing.next()) {
     }
   }
-  if constexpr (!std::is_void_v<R>) return std::move(*cells).take();
+  return std::move(cells).take();
 }
 
 // ---- the per-item path: any input range ----------------------------------------------------------
@@ -434,8 +404,8 @@ struct owned_source {
 };
 
 // The per-item pipeline's task options.
-inline task_options item_options(const map_config& config) {
-  task_options o;
+// `o` may come with opmap's resilience options set.
+inline task_options item_options(const map_config& config, task_options o = {}) {
   o.name = config.where;
   o.concurrency = config.workers;
   o.ordered = config.ordered;
@@ -518,7 +488,7 @@ auto lazy_map(F&& f, Range&& items, map_config config) {
 // opmap: one result per element, in input order; a failed item holds its failure.
 template <class F, class Range>
 auto parallel_map_in_place(const F& f, Range&& items, map_config config,
-                           resilience_config resilience) {
+                           task_options resilience) {
   constexpr bool owned = !std::is_lvalue_reference_v<Range>;
   using V = queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
   check_map_callable<F, V&&>();
@@ -528,15 +498,8 @@ auto parallel_map_in_place(const F& f, Range&& items, map_config config,
   // output leaves the ordered task, so the outputs and failures merge in input order.
   std::mutex mu;
   std::map<std::uint64_t, failure> failed;  // guarded by mu
-  task_options options;
-  options.name = config.where;
-  options.concurrency = config.workers;
-  options.ordered = true;
-  options.retry = std::move(resilience.retry);
-  options.rate = std::move(resilience.rate);
-  options.cache = std::move(resilience.cache);
-  options.timeout = resilience.timeout;
-  options.breaker = std::move(resilience.breaker);
+  config.ordered = true;
+  task_options options = item_options(config, std::move(resilience));
   options.on_error = [&](const failure& why) {
     std::lock_guard lock(mu);
     failed.emplace(why.sequence, why);
