@@ -1,5 +1,5 @@
-// Internal: the bounded queue between two stages, and the port interface a stage pushes into.
-// This is the only header that includes moodycamel.
+// Internal: the bounded queue between two stages. This is the only header that includes
+// moodycamel.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <iterator>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -16,58 +18,10 @@
 
 #include <sluice/detail/backoff.hpp>
 #include <sluice/detail/barrier.hpp>
+#include <sluice/detail/port.hpp>
 #include <sluice/detail/run.hpp>
 
 namespace sluice::detail {
-
-// Where an item came from: its position in the producer's output (failure::sequence) and a tag
-// that zip uses to match the branches' results of one input.
-struct item_meta {
-  std::uint64_t sequence = 0;
-  std::uint64_t tag = 0;
-};
-
-// An item in a queue. An empty value is a tombstone: inside a zip branch, it tells the zip that
-// the item with this tag was dropped by an on_error handler.
-template <class T>
-struct envelope {
-  std::optional<T> value{};
-  item_meta meta{};
-};
-
-// Something a stage pushes its outputs into: a queue, or a shape's dispatcher in front of
-// several queues. Each producer registers once and passes the id it got to every call.
-template <class T>
-class port : public node {
- public:
-  // Build time: one more producer will push here; `serial` when its pushes never overlap.
-  // Returns the id the producer passes to push() and producer_done().
-  virtual std::size_t add_producer(bool serial) = 0;
-  // Blocks while there is no room. False when nobody wants more items (the run is stopping,
-  // or every consumer downstream finished early); the caller then stops producing.
-  virtual bool push(envelope<T>&& item, std::size_t producer) = 0;
-  // A producer finished; the last one closes the port.
-  virtual void producer_done(std::size_t producer) = 0;
-};
-
-// A producer's end of a port: the port and the id it registered under.
-template <class T>
-class outlet {
- public:
-  outlet(port<T>& to, bool serial) : port_(&to), id_(to.add_producer(serial)) {}
-  bool push(envelope<T>&& item) const { return port_->push(std::move(item), id_); }
-  void producer_done() const { port_->producer_done(id_); }
-
- private:
-  port<T>* port_;
-  std::size_t id_;
-};
-
-// The batch a worker takes from its queue at once, for an item of `size` bytes: large enough
-// to amortise the queue's atomics, small enough to keep a worker's stack frame modest.
-constexpr std::size_t batch_limit(std::size_t size) {
-  return std::clamp<std::size_t>(4096 / (size == 0 ? 1 : size), 1, 128);
-}
 
 // How many room credits a serial producer takes at once (see channel::push).
 inline constexpr std::size_t kCreditBatch = 64;
@@ -76,24 +30,36 @@ inline constexpr moodycamel::LightweightSemaphore::ssize_t kWakeAll = 1 << 28;
 
 // A bounded multi-producer multi-consumer queue of envelope<T>.
 //
-// Room: `capacity` counts items that are queued or taken by a consumer that has not finished
-// the batch they came in; a push waits for room. A serial producer takes room in credits of up
-// to kCreditBatch at once (less when several share the queue), so most pushes touch no shared
-// counter; it gives back what it did not use when it is done.
+// Room: `capacity` counts items that are queued, held back by their producer, or taken by a
+// consumer that has not finished the batch they came in; a push waits for room. A serial
+// producer takes room in credits of up to kCreditBatch at once (less when several share the
+// queue), so most pushes touch no shared counter; it gives back what it did not use when done.
 //
 // Consumer: either a stage's activations (`consumer`, woken through activation_target::notify)
-// or threads that block in pop_bulk() (a stream's reader, join workers, batch). A push makes its
-// item visible at once and then, behind a light barrier, reads whether the consumer is awake;
-// a consumer going to sleep says so, issues a heavy barrier and looks once more (barrier.hpp).
+// or threads that block in pop_bulk() (a stream's reader, join workers, batch). Making items
+// visible is followed, behind a light barrier, by a look at whether the consumer is awake; a
+// consumer going to sleep says so, issues a heavy barrier and looks once more (barrier.hpp).
+//
+// Held items (port::offer): a serial producer keeps what it offers in its writer while the
+// consumer is busy, and makes it visible in one step. Before it goes back to user code it sets
+// `away`; a consumer that runs out of work (collect(), called after the heavy barrier of its
+// retire or sleep) takes the held items over from a producer that is away. The producer, back,
+// clears `away` and waits while a consumer is `collecting`: the same light/heavy handshake.
 template <class T>
 class channel final : public port<T> {
   using ssize = moodycamel::LightweightSemaphore::ssize_t;
+  static constexpr std::size_t kHold = std::min(batch_limit(sizeof(envelope<T>)), kCreditBatch);
 
   // One per producer. A serial producer has its own ProducerToken (its items stay FIFO even
-  // when its successive activations run on different threads) and takes room in credits.
-  struct writer {
+  // when its successive activations run on different threads), takes room in credits and may
+  // hold items back. Aligned: each producer writes its own writer on every item.
+  struct alignas(64) writer {
     std::optional<moodycamel::ProducerToken> token{};
-    std::size_t credits = 0;  // room taken and not used yet; touched by this producer alone
+    std::size_t credits = 0;  // room taken and not used yet
+    std::unique_ptr<envelope<T>[]> held{};  // kHold slots, serial producers only
+    std::size_t held_count = 0;             // each held item has used one credit
+    std::atomic<bool> away{false};          // held items wait while the producer is elsewhere
+    std::atomic<bool> collecting{false};    // a consumer is taking them over
   };
 
  public:
@@ -107,7 +73,10 @@ class channel final : public port<T> {
   // ---- producer side ----
   std::size_t add_producer(bool serial) override {
     writer& w = writers_.emplace_back();
-    if (serial) w.token.emplace(queue_);
+    if (serial) {
+      w.token.emplace(queue_);
+      w.held = std::make_unique<envelope<T>[]>(kHold);
+    }
     open_.fetch_add(1, std::memory_order_relaxed);
     std::size_t serial_writers = 0;
     for (const writer& each : writers_) serial_writers += each.token ? 1 : 0;
@@ -118,29 +87,35 @@ class channel final : public port<T> {
 
   bool push(envelope<T>&& item, std::size_t producer) override {
     writer& w = writers_[producer];
-    if (w.token) {
-      if (w.credits == 0 && !refill(w)) return false;
-      --w.credits;
-    } else if (!room_.tryWait() && !wait_for_room()) {
-      return false;
-    }
-    if (run_.stopping() || abandoned_.load(std::memory_order_relaxed)) return false;
-    if (w.token) {
-      queue_.enqueue(*w.token, std::move(item));
-    } else {
-      queue_.enqueue(std::move(item));
-    }
+    if (w.held && !flush_held(w)) return false;
+    return put(w, std::move(item));
+  }
+
+  bool offer(envelope<T>&& item, std::size_t producer, bool hold) override {
+    writer& w = writers_[producer];
+    if (!w.held) return put(w, std::move(item));
+    come_back(w);
+    // Room for the item; what is held already used its own, and leaves before any wait.
+    if ((w.held_count == kHold || w.credits == 0) && !publish(w, true)) return false;
+    if (w.credits == 0 && !refill(w)) return false;
+    --w.credits;
+    w.held[w.held_count++] = std::move(item);
+    if (hold) return true;
+    if (consumer_hungry()) return publish(w, true);
+    w.away.store(true, std::memory_order_release);
     light_barrier();
-    if (consumer_ != nullptr) {
-      consumer_->notify();
-    } else if (sleepers_.load(std::memory_order_relaxed) != 0) {
-      items_.signal(1);
-    }
+    if (consumer_gone()) return flush_held(w);  // pairs with the heavy barrier before collect()
     return true;
+  }
+
+  void flush(std::size_t producer) override {
+    writer& w = writers_[producer];
+    if (w.held) flush_held(w);
   }
 
   void producer_done(std::size_t producer) override {
     writer& w = writers_[producer];
+    if (w.held) flush_held(w);
     release(std::exchange(w.credits, 0));  // room it took and did not use
     if (open_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     closed_.store(true, std::memory_order_seq_cst);
@@ -159,6 +134,25 @@ class channel final : public port<T> {
   // Gives back room for `count` items taken by try_pop_bulk() or pop_bulk().
   void release(std::size_t count) noexcept {
     if (count != 0) room_.signal(static_cast<ssize>(count));
+  }
+
+  // Takes over the items held by producers that are away and makes them visible, without
+  // waking anyone (the caller is the consumer and looks next). Call after a heavy barrier that
+  // follows the consumer saying it stops (a retiring activation's leave()). True when it made
+  // any visible.
+  bool collect() {
+    bool any = false;
+    for (writer& w : writers_) {
+      if (!w.held || !w.away.load(std::memory_order_relaxed)) continue;
+      if (w.collecting.exchange(true, std::memory_order_acq_rel)) continue;  // another consumer
+      heavy_barrier();  // pairs with the light barrier in come_back()
+      if (w.away.load(std::memory_order_acquire)) {
+        any = publish(w, false) || any;
+        w.away.store(false, std::memory_order_release);
+      }
+      w.collecting.store(false, std::memory_order_release);
+    }
+    return any;
   }
 
   enum class pop_result { item, timeout, end };
@@ -204,6 +198,94 @@ class channel final : public port<T> {
   }
 
  private:
+  // Makes one item visible: takes room for it (waiting if there is none), enqueues it and
+  // wakes the consumer if it sleeps. False when stopping or abandoned.
+  bool put(writer& w, envelope<T>&& item) {
+    if (w.token) {
+      if (w.credits == 0 && !refill(w)) return false;
+      --w.credits;
+    } else if (!room_.tryWait() && !wait_for_room()) {
+      return false;
+    }
+    if (!wanted()) return false;
+    if (w.token) {
+      queue_.enqueue(*w.token, std::move(item));
+    } else {
+      queue_.enqueue(std::move(item));
+    }
+    wake_consumer();
+    return true;
+  }
+
+  // Makes w's held items visible in one step (their room is taken: no wait), waking the
+  // consumer when `wake`. Called by the producer, or by a consumer that took them over (which
+  // looks at the queue next itself).
+  bool publish(writer& w, bool wake) {
+    const std::size_t count = std::exchange(w.held_count, 0);
+    if (count == 0) return true;
+    if (!wanted()) return false;
+    if (count == 1) {
+      queue_.enqueue(*w.token, std::move(w.held[0]));
+    } else {
+      enqueue_bulk(*w.token, w.held.get(), count);
+    }
+    if (wake) wake_consumer();
+    return true;
+  }
+
+// g++ 12 sees moodycamel's bulk enqueue write through a pointer it cannot bound and warns
+// (-Wstringop-overflow, a known false positive); nothing is written out of bounds.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+  void enqueue_bulk(moodycamel::ProducerToken& token, envelope<T>* items, std::size_t count) {
+    queue_.enqueue_bulk(token, std::make_move_iterator(items), count);
+  }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+  bool flush_held(writer& w) {
+    come_back(w);
+    return publish(w, true);
+  }
+
+  // The producer is back from user code: no consumer may take its held items over from now on.
+  void come_back(writer& w) {
+    // A consumer that took them over cleared `away` (release) after emptying the writer.
+    if (!w.away.load(std::memory_order_acquire)) return;
+    w.away.store(false, std::memory_order_relaxed);
+    light_barrier();  // pairs with the heavy barrier in collect()
+    while (w.collecting.load(std::memory_order_acquire)) backoff::relax();
+  }
+
+  // A consumer would take an item now: an activation of the stage could start.
+  bool consumer_hungry() const noexcept {
+    return consumer_ != nullptr && consumer_->below_concurrency();
+  }
+
+  // No consumer will look again unless woken: no activation alive, or a reader asleep.
+  bool consumer_gone() const noexcept {
+    if (consumer_ != nullptr) return !consumer_->alive();
+    return sleepers_.load(std::memory_order_relaxed) != 0;
+  }
+
+  bool wanted() const noexcept {
+    return !run_.stopping() && !abandoned_.load(std::memory_order_relaxed);
+  }
+
+  // After items became visible: behind a light barrier, wakes the consumer if it retired or
+  // sleeps.
+  void wake_consumer() noexcept {
+    light_barrier();
+    if (consumer_ != nullptr) {
+      consumer_->notify();
+    } else if (sleepers_.load(std::memory_order_relaxed) != 0) {
+      items_.signal(1);
+    }
+  }
+
   // Waits for at least one room credit and takes up to credit_batch_; false when stopping.
   bool refill(writer& w) {
     ssize got = room_.tryWaitMany(static_cast<ssize>(credit_batch_));
@@ -231,8 +313,11 @@ class channel final : public port<T> {
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     heavy_barrier();
     bool woke = true;
-    if (queue_.size_approx() == 0 && !closed_.load(std::memory_order_acquire) &&
-        !run_.stopping()) {
+    if (collect()) {
+      // Another reader may sleep: the items it would have been woken for are queued now.
+      if (sleepers_.load(std::memory_order_relaxed) > 1) items_.signal(1);
+    } else if (queue_.size_approx() == 0 &&
+        !closed_.load(std::memory_order_acquire) && !run_.stopping()) {
       if (deadline == nullptr) {
         woke = items_.wait();
       } else {
@@ -252,8 +337,8 @@ class channel final : public port<T> {
   std::deque<writer> writers_;  // by producer id; filled while building
   moodycamel::ConcurrentQueue<envelope<T>> queue_;
   moodycamel::LightweightSemaphore room_;
-  moodycamel::LightweightSemaphore items_{0, 1000};     // wakes sleeping readers
-  std::atomic<int> sleepers_{0};                       // readers in sleep()
+  moodycamel::LightweightSemaphore items_{0, 1000};  // wakes sleeping readers
+  std::atomic<int> sleepers_{0};                    // readers in sleep()
   std::atomic<int> open_{0};
   std::atomic<bool> closed_{false};
   std::atomic<bool> abandoned_{false};

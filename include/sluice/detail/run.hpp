@@ -68,6 +68,14 @@ class activation_target : public node {
     if (try_claim()) spawn();
   }
 
+  // Whether a worker more could start now (fewer than `concurrency` alive), and whether any is
+  // alive. Relaxed loads: port::offer uses the first as a hint, and reads the second after a
+  // light barrier that pairs with the heavy one in leave().
+  bool below_concurrency() const noexcept {
+    return active_.load(std::memory_order_relaxed) < concurrency_;
+  }
+  bool alive() const noexcept { return active_.load(std::memory_order_relaxed) != 0; }
+
   // Called once the input is closed: makes sure an activation sees the close.
   void notify_closed() noexcept;
 

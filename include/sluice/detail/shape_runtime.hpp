@@ -69,22 +69,42 @@ class merge_port final : public port<From> {
   explicit merge_port(port<To>& out) : out_(out) {}
   std::size_t add_producer(bool serial) override { return out_.add_producer(serial); }
   bool push(envelope<From>&& item, std::size_t producer) override {
-    if (!item.value) return out_.push(envelope<To>{std::nullopt, item.meta}, producer);
-    return out_.push(envelope<To>{To(std::in_place_type<From>, std::move(*item.value)), item.meta},
-                     producer);
+    return out_.push(convert(std::move(item)), producer);
   }
+  bool offer(envelope<From>&& item, std::size_t producer, bool hold) override {
+    return out_.offer(convert(std::move(item)), producer, hold);
+  }
+  void flush(std::size_t producer) override { out_.flush(producer); }
   void producer_done(std::size_t producer) override { out_.producer_done(producer); }
 
  private:
+  static envelope<To> convert(envelope<From>&& item) {
+    if (!item.value) return envelope<To>{std::nullopt, item.meta};
+    return envelope<To>{To(std::in_place_type<From>, std::move(*item.value)), item.meta};
+  }
+
   port<To>& out_;
 };
 
+// How a dispatcher passes an item on: as it came (push, or offer with or without hold).
+enum class delivery { push, offer, hold };
+
 // What fan_out, route and zip put in front of their branches: a port that hands items to the
-// branches' entry ports; producers and their end reach every branch.
+// branches' entry ports; producers, their flushes and their end reach every branch.
 template <class In, std::size_t N>
 class dispatcher : public port<In> {
  public:
   std::array<port<In>*, N> branches{};
+
+  bool push(envelope<In>&& item, std::size_t producer) override {
+    return dispatch(std::move(item), producer, delivery::push);
+  }
+  bool offer(envelope<In>&& item, std::size_t producer, bool hold) override {
+    return dispatch(std::move(item), producer, hold ? delivery::hold : delivery::offer);
+  }
+  void flush(std::size_t producer) override {
+    for (std::size_t i = 0; i < N; ++i) branches[i]->flush(ids_[producer][i]);
+  }
 
   std::size_t add_producer(bool serial) override {
     auto& ids = ids_.emplace_back();
@@ -96,9 +116,15 @@ class dispatcher : public port<In> {
   }
 
  protected:
+  // The shape's own rule: which branches get `item`, each through hand().
+  virtual bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) = 0;
+
   // Hands `item` to branch `i` under the id its producer has there.
-  bool hand(std::size_t i, envelope<In>&& item, std::size_t producer) {
-    return branches[i]->push(std::move(item), ids_[producer][i]);
+  bool hand(std::size_t i, envelope<In>&& item, std::size_t producer, delivery how) {
+    port<In>& branch = *branches[i];
+    const std::size_t id = ids_[producer][i];
+    if (how == delivery::push) return branch.push(std::move(item), id);
+    return branch.offer(std::move(item), id, how == delivery::hold);
   }
 
  private:
@@ -111,12 +137,12 @@ class fan_out_port final : public dispatcher<In, N> {
  public:
   using dispatcher<In, N>::branches;
 
-  bool push(envelope<In>&& item, std::size_t producer) override {
+  bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) override {
     bool wanted = false;
     for (std::size_t i = 0; i < N; ++i) {
       if (gone_[i].load(std::memory_order_relaxed)) continue;
       envelope<In> copy = i + 1 == N ? std::move(item) : item;
-      if (this->hand(i, std::move(copy), producer)) {
+      if (this->hand(i, std::move(copy), producer, how)) {
         wanted = true;
       } else {
         gone_[i].store(true, std::memory_order_relaxed);
@@ -137,7 +163,7 @@ class route_port final : public dispatcher<In, N> {
   route_port(run_state& run, const Selector& selector, std::string where)
       : run_(run), selector_(selector), where_(std::move(where)) {}
 
-  bool push(envelope<In>&& item, std::size_t producer) override {
+  bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) override {
     std::size_t index = 0;
     try {
       const auto chosen = selector_(std::as_const(*item.value));
@@ -155,7 +181,7 @@ class route_port final : public dispatcher<In, N> {
       return false;
     }
     if (gone_[index].load(std::memory_order_relaxed)) return true;  // that branch stopped early
-    if (this->hand(index, std::move(item), producer)) return true;
+    if (this->hand(index, std::move(item), producer, how)) return true;
     gone_[index].store(true, std::memory_order_relaxed);
     for (const auto& g : gone_) {
       if (!g.load(std::memory_order_relaxed)) return true;
@@ -262,12 +288,12 @@ class zip_port final : public dispatcher<In, N> {
   using dispatcher<In, N>::branches;
   explicit zip_port(Joiner& joiner) : joiner_(joiner) {}
 
-  bool push(envelope<In>&& item, std::size_t producer) override {
+  bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) override {
     if (!item.value) return joiner_.out().push({std::nullopt, item.meta});  // nested zip
     const item_meta tagged{item.meta.sequence, joiner_.open(item.meta)};
     for (std::size_t i = 0; i < N; ++i) {
       envelope<In> copy{i + 1 == N ? std::move(item.value) : item.value, tagged};
-      if (!this->hand(i, std::move(copy), producer)) return false;
+      if (!this->hand(i, std::move(copy), producer, how)) return false;
     }
     return true;
   }

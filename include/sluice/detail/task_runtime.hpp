@@ -1,5 +1,5 @@
 // Internal: the runtimes of a task in one run. An item's path through a task:
-//   upstream push -> channel<In> -> a worker's batch -> fn(item) -> port<Out>::push -> downstream
+//   upstream offer -> channel<In> -> a worker's batch -> fn(item) -> port<Out>::offer -> downstream
 // producer_runtime runs the first task once; task_runtime runs every other plain or branch task
 // on activations; join_runtime runs sluice::join tasks, whose workers block pulling a stream.
 #pragma once
@@ -24,20 +24,21 @@
 
 namespace sluice::detail {
 
-// Pushes what one call returned: the value itself, or each element when the task is a branch.
-// Adds the number pushed to `emitted`. Returns false when downstream wants no more.
+// Offers what one call returned: the value itself (held for a flush that follows when `hold`),
+// or each element when the task is a branch. Adds the number offered to `emitted`. Returns false
+// when downstream wants no more.
 template <class Out, bool Branch, class Result>
 bool emit_result(const outlet<Out>& out, Result&& result, item_meta meta, const run_state& run,
-                 std::uint64_t& emitted) {
+                 std::uint64_t& emitted, bool hold = false) {
   if constexpr (Branch) {
     for (auto&& element : result) {
       if (run.stopping()) return false;
-      if (!out.push(envelope<Out>{Out(std::move(element)), meta})) return false;
+      if (!out.offer(envelope<Out>{Out(std::move(element)), meta})) return false;
       ++emitted;
     }
     return true;
   } else {
-    if (!out.push(envelope<Out>{Out(std::forward<Result>(result)), meta})) return false;
+    if (!out.offer(envelope<Out>{Out(std::forward<Result>(result)), meta}, hold)) return false;
     ++emitted;
     return true;
   }
@@ -88,7 +89,7 @@ class producer_runtime final : public activation_target {
     if constexpr (Branch) {
       for (auto&& element : result) {
         if (run_.stopping()) return;
-        if (!out_.push(envelope<Out>{Out(std::move(element)), {sequence_, 0}})) return;
+        if (!out_.offer(envelope<Out>{Out(std::move(element)), {sequence_, 0}})) return;
         if (++sequence_ % kPublishEvery == 0) {
           counters_.items_out.store(sequence_, std::memory_order_relaxed);
         }
@@ -123,7 +124,6 @@ template <class Fn, class In, class Out, bool Branch>
 class task_runtime final : public activation_target {
   using result_type = std::remove_cvref_t<call_result_t<Fn, In&&>>;
   static constexpr std::size_t kBatch = batch_limit(sizeof(envelope<In>));
-  static constexpr bool kHandsOff = !Branch;  // a branch's last item may push many outputs
 
  public:
   task_runtime(run_state& run, const Fn& fn, task_config config, std::size_t in_capacity,
@@ -220,12 +220,15 @@ class task_runtime final : public activation_target {
       for (std::size_t i = 0; i < count; ++i) done.push_back(compute(items[i]));
       settle(ticket, done.data(), count, emitted);
     } else {
+      const bool serial = config_.concurrency == 1;
       for (std::size_t i = 0; i < count && !run_.stopping(); ++i) {
-        // The batch's last push (one push, non-branch, serial worker) may keep an activation
-        // it starts for this thread: nothing this batch does after it can wait on that stage.
-        std::optional<activation_target::hand_off_scope> keep;
-        if (kHandsOff && i + 1 == count && config_.concurrency == 1) keep.emplace();
-        process(items[i], emitted);
+        process(items[i], emitted, serial && i + 1 == count);
+      }
+      if (serial) {
+        // What the batch offered leaves together now; the stage this wakes may be kept for this
+        // thread: nothing this batch does after the flush can wait on that stage.
+        activation_target::hand_off_scope keep;
+        out_.flush();
       }
     }
     for (std::size_t i = 0; i < count; ++i) items[i].value.reset();
@@ -262,6 +265,7 @@ class task_runtime final : public activation_target {
   bool retire() noexcept {
     leave();
     if (run_.stopping()) return false;
+    in_.collect();  // what an upstream producer holds back while it is away (channel.hpp)
     if (!in_.empty() && try_claim()) {
       if (kept_ != nullptr) std::exchange(kept_, nullptr)->run_kept(false);
       return true;
@@ -273,19 +277,20 @@ class task_runtime final : public activation_target {
     return false;
   }
 
-  // Unordered: calls fn and pushes its output(s) at once.
-  void process(envelope<In>& item, std::uint64_t& emitted) {
+  // Unordered: calls fn and offers its output(s); with `hold` (the batch's last item) a single
+  // output waits for the flush at the batch's end.
+  void process(envelope<In>& item, std::uint64_t& emitted, bool hold) {
     if (downstream_gone_.load(std::memory_order_relaxed)) return;
     if (!item.value) {  // a tombstone from inside a zip branch: pass it on
-      out_.push(envelope<Out>{std::nullopt, item.meta});
+      out_.offer(envelope<Out>{std::nullopt, item.meta}, hold);
       return;
     }
     bool delivered = true;
     try {
-      delivered = emit_result<Out, Branch>(out_, invoke(item), item.meta, run_, emitted);
+      delivered = emit_result<Out, Branch>(out_, invoke(item), item.meta, run_, emitted, hold);
     } catch (...) {
       failed(item, std::current_exception());
-      if (config_.in_zip) out_.push(envelope<Out>{std::nullopt, item.meta});
+      if (config_.in_zip) out_.offer(envelope<Out>{std::nullopt, item.meta}, hold);
       return;
     }
     if (!delivered) downstream_finished();
@@ -393,11 +398,12 @@ class task_runtime final : public activation_target {
                              nullptr);
         }
       } else if (s.tombstone) {
-        out_.push(envelope<Out>{std::nullopt, s.meta});
+        out_.offer(envelope<Out>{std::nullopt, s.meta});
       }
       if (!delivered) downstream_finished();
       if (run_.stopping()) return;
     }
+    out_.flush();  // the next emitter may be another worker: nothing stays held between them
   }
 
   bool fits(std::uint64_t ticket) const {  // order_mu_ held
