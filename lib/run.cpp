@@ -1,6 +1,7 @@
 // A run's life: building, starting activations, stopping, joining. The TBB side is in
 // tbb_engine.cpp.
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include <sluice/circuit_breaker.hpp>
@@ -83,7 +84,7 @@ run_state::run_state() = default;
 run_state::~run_state() {
   shutdown();
   engine_.reset();
-  if (demand_ != 0 && started_) release_threads(demand_);
+  if (started_) release_threads(demand_ + near_);
 }
 
 void run_state::add_target(activation_target& target, std::size_t workers) {
@@ -108,8 +109,11 @@ void run_state::start() {
   if (started_) return;
   started_ = true;
   enable_asymmetric_barrier();
-  reserve_threads(demand_);
-  engine_ = std::make_unique<tbb_engine>(std::max<std::size_t>(demand_, 1), targets_);
+  const std::size_t demand = std::max<std::size_t>(demand_, 1);
+  near_ = std::min<std::size_t>(demand, std::max(1U, std::thread::hardware_concurrency()));
+  // Both tiers may ask TBB for workers at once: the limit covers their sizes together.
+  reserve_threads(demand_ + near_);
+  engine_ = std::make_unique<tbb_engine>(near_, demand, targets_);
   for (auto [target, count] : starters_) {
     for (std::size_t i = 0; i < count; ++i) {
       target->active_.fetch_add(1, std::memory_order_acq_rel);
@@ -119,13 +123,19 @@ void run_state::start() {
 }
 
 void run_state::spawn(activation_target& target) {
-  count_in();
-  engine_->spawn(target.graph_node_);
+  // A serial task's activation starts on the near tier while no more activations are alive than
+  // it has slots: one is free there then, since each live activation holds at most one thread
+  // (see tbb_engine). A concurrent task's activations start far: they come in bursts, and TBB,
+  // waking workers for the burst, sent them to the far tier first while a near activation
+  // waited (a blocking run's first sleeper started 120 ms late), and its workers came and went
+  // between the tiers.
+  const std::size_t live = count_in();
+  engine_->spawn(target.graph_node_, live <= near_ && target.concurrency_ == 1);
 }
 
-void run_state::count_in() {
+std::size_t run_state::count_in() {
   std::lock_guard lock(live_mu_);
-  ++live_;
+  return ++live_;
 }
 
 void run_state::activation_done() noexcept {

@@ -260,9 +260,9 @@ class channel final : public port<T> {
     while (w.collecting.load(std::memory_order_acquire)) backoff::relax();
   }
 
-  // A consumer would take an item now: an activation of the stage could start.
+  // An item now would start an activation of the consuming stage, which then takes it at once.
   bool consumer_hungry() const noexcept {
-    return consumer_ != nullptr && consumer_->below_concurrency();
+    return consumer_ != nullptr && consumer_->would_start();
   }
 
   // No consumer will look again unless woken: no activation alive, or a reader asleep.

@@ -62,17 +62,17 @@ class activation_target : public node {
   // fewer than `concurrency` are alive. Costs one or two relaxed loads otherwise. (A worker that
   // takes an item while more wait starts further workers itself; see task_runtime::spread.)
   void notify() noexcept {
-    const std::size_t alive = active_.load(std::memory_order_relaxed);
-    if (alive >= concurrency_) return;
-    if (alive != 0 && (busy_ == nullptr || busy_->load(std::memory_order_relaxed) < alive)) return;
-    if (try_claim()) spawn();
+    if (would_start() && try_claim()) spawn();
   }
 
-  // Whether a worker more could start now (fewer than `concurrency` alive), and whether any is
-  // alive. Relaxed loads: port::offer uses the first as a hint, and reads the second after a
+  // Whether a push now would start an activation (notify's test), and whether any is alive.
+  // Relaxed loads: port::offer uses the first as a hint (an item that would start a worker is
+  // not held back; one that alive, idle workers will take may be), and reads the second after a
   // light barrier that pairs with the heavy one in leave().
-  bool below_concurrency() const noexcept {
-    return active_.load(std::memory_order_relaxed) < concurrency_;
+  bool would_start() const noexcept {
+    const std::size_t alive = active_.load(std::memory_order_relaxed);
+    if (alive >= concurrency_) return false;
+    return alive == 0 || (busy_ != nullptr && busy_->load(std::memory_order_relaxed) >= alive);
   }
   bool alive() const noexcept { return active_.load(std::memory_order_relaxed) != 0; }
 
@@ -152,7 +152,7 @@ class run_state {
   void start();  // spawns the starters; idempotent
   bool started() const noexcept { return started_; }
   void spawn(activation_target& target);  // one more activation of `target`
-  void count_in();                        // one more activation, run by the calling thread
+  std::size_t count_in();  // one more activation, run by the calling thread; returns the live count
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   void fail(std::exception_ptr error) noexcept;  // first error wins; stops the run
   void cancel() noexcept;                        // stops the run without an error
@@ -172,6 +172,7 @@ class run_state {
   std::vector<activation_target*> targets_;
   std::vector<std::pair<activation_target*, std::size_t>> starters_;
   std::size_t demand_ = 0;  // threads the stages may block at once
+  std::size_t near_ = 0;    // slots of the engine's near tier
   bool started_ = false;
   bool joined_ = false;
   std::unique_ptr<tbb_engine> engine_;  // the TBB arena, graph and nodes (lib/tbb_engine.cpp)

@@ -166,6 +166,9 @@ class task_runtime final : public activation_target {
   void run_activation() noexcept override {
     std::array<envelope<In>, kBatch> batch;
     std::vector<slot> done;  // an ordered batch's results
+    // The stage this worker's last push woke, to run next on this thread. The activation's own:
+    // it is run after this activation has given up its slot, when the task may have another.
+    activation_target* kept = nullptr;
     do {
       backoff spin;
       while (!run_.stopping()) {
@@ -177,14 +180,14 @@ class task_runtime final : public activation_target {
         }
         spin = backoff{};
         if (config_.concurrency > 1) spread();
-        work(batch.data(), taken, ticket, done);
-        if (kept_ != nullptr) break;  // this thread goes on with the next stage
+        work(batch.data(), taken, ticket, done, kept);
+        if (kept != nullptr) break;  // this thread goes on with the next stage
         if (taken < kBatch / 2 && config_.concurrency == 1) gather_pause();
       }
-    } while (retire());
+    } while (retire(kept));
     // Only once this activation has given up its slot: the next stage's calls may wait for
     // this stage to take further items, which a new activation of it then does.
-    if (kept_ != nullptr) std::exchange(kept_, nullptr)->run_kept(true);
+    if (kept != nullptr) kept->run_kept(true);
   }
 
   // Takes a batch without blocking; with `ordered`, numbers it from `first_ticket`.
@@ -203,14 +206,21 @@ class task_runtime final : public activation_target {
   }
 
   // A concurrent task's worker that took a batch while more items wait starts a worker for each
-  // waiting item, up to `concurrency` alive, all at once: a burst reaches `concurrency` calls in
-  // flight in one wave of thread wake-ups (one after another, under CPU load each wake-up can
-  // take a scheduler slice), and pushes need not check the queue's length.
+  // batch that waits (an item, or an ordered task's current batch size), up to `concurrency`
+  // alive, all at once: a burst reaches `concurrency` calls in flight in one wave of thread
+  // wake-ups (one after another, under CPU load each wake-up can take a scheduler slice), and
+  // pushes need not check the queue's length. A worker per waiting item of an ordered task that
+  // takes 64 at once mostly found nothing to take.
   void spread() noexcept {
-    for (std::size_t waiting = in_.size(); waiting != 0 && try_claim(); --waiting) spawn();
+    const std::size_t per_worker = ordered_ ? hint_.load(std::memory_order_relaxed) : 1;
+    for (std::size_t waiting = in_.size(); waiting >= per_worker && try_claim();
+         waiting -= per_worker) {
+      spawn();
+    }
   }
 
-  void work(envelope<In>* items, std::size_t count, std::uint64_t ticket, std::vector<slot>& done) {
+  void work(envelope<In>* items, std::size_t count, std::uint64_t ticket, std::vector<slot>& done,
+            activation_target*& kept) {
     counters_.items_in.fetch_add(count, std::memory_order_relaxed);
     counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
     busy_timer timer(counters_);
@@ -241,7 +251,7 @@ class task_runtime final : public activation_target {
     // this activation retires, see run_activation), otherwise beside it on another.
     if (activation_target* next = take_hand_off()) {
       if (in_.empty()) {
-        kept_ = next;
+        kept = next;
       } else {
         next->run_kept(false);
       }
@@ -262,12 +272,12 @@ class task_runtime final : public activation_target {
 
   // Ends an activation that found no work; true when it should go on after all (a stage kept
   // for this thread then starts on another).
-  bool retire() noexcept {
+  bool retire(activation_target*& kept) noexcept {
     leave();
     if (run_.stopping()) return false;
     in_.collect();  // what an upstream producer holds back while it is away (channel.hpp)
     if (!in_.empty() && try_claim()) {
-      if (kept_ != nullptr) std::exchange(kept_, nullptr)->run_kept(false);
+      if (kept != nullptr) std::exchange(kept, nullptr)->run_kept(false);
       return true;
     }
     if (in_.closed() && in_.empty() && active_.load(std::memory_order_seq_cst) == 0 &&
@@ -424,7 +434,6 @@ class task_runtime final : public activation_target {
   std::atomic<bool> finished_{false};
   std::atomic<bool> downstream_gone_{false};
   std::atomic<std::size_t> hint_{1};   // an ordered concurrent task's batch size
-  activation_target* kept_ = nullptr;  // the stage a serial worker's last push woke, to run next
   std::optional<task_guard<Fn, In, result_type>> guard_;  // with resilience options
 
   std::mutex take_mu_;
