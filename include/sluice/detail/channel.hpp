@@ -40,8 +40,9 @@ inline constexpr moodycamel::LightweightSemaphore::ssize_t kWakeAll = 1 << 28;
 // visible is followed, behind a light barrier, by a look at whether the consumer is awake; a
 // consumer going to sleep says so, issues a heavy barrier and looks once more (barrier.hpp).
 //
-// Held items (port::offer): a serial producer keeps what it offers in its writer while the
-// consumer is busy, and makes it visible in one step. Before it goes back to user code it sets
+// Held items (port::offer): a serial producer keeps what it offers in its writer while the item
+// would not start a worker of the consumer (activation_target::would_start; a reader never
+// starts one), and makes them visible in one step. Before it goes back to user code it sets
 // `away`; a consumer that runs out of work (collect(), called after the heavy barrier of its
 // retire or sleep) takes the held items over from a producer that is away. The producer, back,
 // clears `away` and waits while a consumer is `collecting`: the same light/heavy handshake.

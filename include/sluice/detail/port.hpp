@@ -34,7 +34,7 @@ struct envelope {
 // back and make them visible together (one queue operation and one wake-up check for many),
 // but never keeps them from a consumer that would take them: they are made visible when the
 // producer holds as many as the room it took, when it calls flush() or producer_done(), before
-// it pushes, as soon as the consumer is idle when the producer offers, and otherwise by the
+// it pushes, at once when the item would start a worker of the consumer, and otherwise by the
 // consumer itself when it runs out of work (also while the producer is inside a call that
 // blocks). Each producer's items stay in the order it pushed or offered them.
 template <class T>
