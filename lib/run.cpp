@@ -65,10 +65,15 @@ void activation_target::run_kept(bool here) noexcept {
     return;
   }
   run_.count_in();
-  execute();
+  run_here();
 }
 
 void activation_target::execute() noexcept {
+  run_.starting_.fetch_sub(1, std::memory_order_relaxed);
+  run_here();
+}
+
+void activation_target::run_here() noexcept {
   // The acquire load pairs with the claim that spawned this activation: it makes the stage's
   // state visible to this thread in a way ThreadSanitizer can see (TBB's own synchronisation
   // is inside a library it does not instrument).
@@ -130,6 +135,7 @@ void run_state::spawn(activation_target& target) {
   // waited (a blocking run's first sleeper started 120 ms late), and its workers came and went
   // between the tiers.
   const std::size_t live = count_in();
+  starting_.fetch_add(1, std::memory_order_relaxed);
   engine_->spawn(target.graph_node_, live <= near_ && target.concurrency_ == 1);
 }
 

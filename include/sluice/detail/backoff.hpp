@@ -40,6 +40,9 @@ class backoff {
     return (yields_ & 7U) != 0 || std::chrono::steady_clock::now() < until_;
   }
 
+  // Still in the first few looks, which pause instead of yielding the core.
+  bool pausing() const noexcept { return paused_ < kPauses; }
+
   // One pause instruction: tells the core we spin.
   static void relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)

@@ -175,13 +175,22 @@ class task_runtime final : public activation_target {
         std::uint64_t ticket = 0;
         const std::size_t taken = take(batch.data(), ticket);
         if (taken == 0) {
-          if (in_.closed() || !spin.wait()) break;
+          if (in_.closed()) break;
+          // Before yielding the core, take what a producer away in user code holds for us: while
+          // CPU-bound threads keep the cores busy, a yield lasts a scheduler slice (ms), and the
+          // backoff's yields held a blocking task's last items back for 10 ms.
+          if (!spin.pausing() && in_.collect()) {
+            spin = backoff{};
+          } else if (!spin.wait()) {
+            break;
+          }
           continue;
         }
         spin = backoff{};
         if (config_.concurrency > 1) spread();
         work(batch.data(), taken, ticket, done, kept);
         if (kept != nullptr) break;  // this thread goes on with the next stage
+        run_.yield_to_starting();
         if (taken < kBatch / 2 && config_.concurrency == 1) gather_pause();
       }
     } while (retire(kept));
