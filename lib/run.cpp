@@ -69,15 +69,17 @@ void activation_target::run_kept(bool here) noexcept {
 }
 
 void activation_target::execute() noexcept {
+  // The acquire load pairs with the claim that spawned this activation: it makes the stage's
+  // state (run_ included) visible to this thread in a way ThreadSanitizer can see (TBB's own
+  // synchronisation is inside a library it does not instrument). Before anything else.
+  (void)active_.load(std::memory_order_acquire);
   run_.starting_.fetch_sub(1, std::memory_order_relaxed);
-  run_here();
+  run_activation();
+  run_.activation_done();
 }
 
 void activation_target::run_here() noexcept {
-  // The acquire load pairs with the claim that spawned this activation: it makes the stage's
-  // state visible to this thread in a way ThreadSanitizer can see (TBB's own synchronisation
-  // is inside a library it does not instrument).
-  (void)active_.load(std::memory_order_acquire);
+  (void)active_.load(std::memory_order_acquire);  // as in execute()
   run_activation();
   run_.activation_done();
 }
