@@ -33,9 +33,9 @@ void activation_target::notify_closed() noexcept {
   if (active_.load(std::memory_order_seq_cst) == 0 && try_claim()) spawn();
 }
 
-void activation_target::leave() noexcept {
+void activation_target::leave(bool input_closed) noexcept {
   active_.fetch_sub(1, std::memory_order_seq_cst);
-  heavy_barrier();
+  if (!input_closed) heavy_barrier();
 }
 
 namespace {

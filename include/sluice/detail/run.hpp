@@ -110,7 +110,10 @@ class activation_target : public node {
   bool try_claim() noexcept;
 
   // Gives up this activation's slot before its last look at the input (heavy barrier included).
-  void leave() noexcept;
+  // With `input_closed` (the caller saw its input closed before it called this) the heavy
+  // barrier is skipped: no push can come any more, so there is no pusher to pair with, and the
+  // closer's look at the live count pairs with this decrement through seq_cst alone.
+  void leave(bool input_closed = false) noexcept;
 
   // Starts one more activation; its slot must have been claimed. Inside a hand_off_scope the
   // activation is instead left to this thread (see take_hand_off).

@@ -286,7 +286,8 @@ class task_runtime final : public activation_target {
   // Ends an activation that found no work; true when it should go on after all (a stage kept
   // for this thread then starts on another).
   bool retire(activation_target*& kept) noexcept {
-    leave();
+    // A run's end retires every worker at once: each heavy barrier is an IPI to every core.
+    leave(in_.closed());
     if (run_.stopping()) return false;
     in_.collect();  // what an upstream producer holds back while it is away (channel.hpp)
     if (!in_.empty() && try_claim()) {
