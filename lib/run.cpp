@@ -74,12 +74,11 @@ void activation_target::execute() noexcept {
   // synchronisation is inside a library it does not instrument). Before anything else.
   (void)active_.load(std::memory_order_acquire);
   run_.starting_.fetch_sub(1, std::memory_order_relaxed);
-  run_activation();
-  run_.activation_done();
+  run_here();
 }
 
 void activation_target::run_here() noexcept {
-  (void)active_.load(std::memory_order_acquire);  // as in execute()
+  (void)active_.load(std::memory_order_acquire);  // as in execute(), for a kept activation
   run_activation();
   run_.activation_done();
 }
