@@ -15,9 +15,6 @@ namespace sluice::detail {
 
 namespace {
 
-class arena_pool;
-arena_pool& pool();
-
 // Arenas that runs have finished with, kept for the next run of the same size. TBB's workers
 // stay in an arena, spinning, for a while after its work runs out; a fresh arena per run got
 // none of them until they left the last one. On the 2-core VM, from a run's call to its
@@ -38,18 +35,13 @@ class arena_pool {
     }
     return std::make_unique<tbb::task_arena>(slots, /*reserved_for_masters=*/1);
   }
+
   void give_back(std::unique_ptr<tbb::task_arena> arena) {
-    std::unique_ptr<tbb::task_arena> dropped;  // destroyed outside the lock
+    std::unique_ptr<tbb::task_arena> dropped;  // declared first: destroyed outside the lock
     std::lock_guard lock(mu_);
-    if (exiting_) {
+    if (!keeping_) {
       dropped = std::move(arena);
       return;
-    }
-    if (!at_exit_registered_) {
-      // Registered after libtbb's statics were made (an arena exists), so it runs before they
-      // are destroyed: no arena may outlive them.
-      at_exit_registered_ = std::atexit([] { pool().drop_all(); }) == 0;
-      if (!at_exit_registered_) return;  // `arena` is destroyed now rather than kept
     }
     idle_.push_back(std::move(arena));
     if (idle_.size() > kKept) {
@@ -58,25 +50,31 @@ class arena_pool {
     }
   }
 
- private:
-  static constexpr std::size_t kKept = 8;  // idle arenas kept; the oldest goes first
-
+  // Drops the idle arenas and keeps none from now on: the process is exiting.
   void drop_all() {
     std::vector<std::unique_ptr<tbb::task_arena>> dropped;
     std::lock_guard lock(mu_);
-    exiting_ = true;
+    keeping_ = false;
     dropped.swap(idle_);
   }
 
+ private:
+  static constexpr std::size_t kKept = 8;  // idle arenas kept; the oldest goes first
+
   std::mutex mu_;
   std::vector<std::unique_ptr<tbb::task_arena>> idle_;
-  bool exiting_ = false;
-  bool at_exit_registered_ = false;
+  bool keeping_ = true;
 };
 
 arena_pool& pool() {
-  // Never destroyed: a run may still give an arena back while the process exits.
-  static arena_pool* const the_pool = new arena_pool;
+  // Never destroyed: a run may still give an arena back while the process exits. The handler is
+  // registered after libtbb's statics were made (the library is loaded before any run), so it
+  // drops the arenas before those are destroyed: no arena may outlive them. Without it, keep none.
+  static arena_pool* const the_pool = [] {
+    auto* made = new arena_pool;
+    if (std::atexit([] { pool().drop_all(); }) != 0) made->drop_all();
+    return made;
+  }();
   return *the_pool;
 }
 
@@ -85,8 +83,8 @@ arena_pool& pool() {
 // One arena (plus a slot for the thread that waits), its graph and a node per stage.
 struct tbb_engine::tier {
   tier(std::size_t threads, const std::vector<activation_target*>& targets)
-      : arena_owner(pool().take(static_cast<int>(threads) + 1)), arena(*arena_owner) {
-    arena.execute([&] {
+      : arena(pool().take(static_cast<int>(threads) + 1)) {
+    arena->execute([&] {
       graph.emplace();
       for (activation_target* target : targets) {
         nodes.emplace_back(*graph, tbb::flow::unlimited,
@@ -97,7 +95,7 @@ struct tbb_engine::tier {
   ~tier() {
     nodes.clear();
     graph.reset();
-    pool().give_back(std::move(arena_owner));
+    pool().give_back(std::move(arena));
   }
 
   void spawn(std::size_t index) {
@@ -107,18 +105,17 @@ struct tbb_engine::tier {
     // goes to the arena's shared queue, which always gets a worker. The node's body then runs on
     // that worker; the graph counts the enqueued task until it has handed the message over.
     graph->reserve_wait();
-    arena.enqueue([this, index] {
+    arena->enqueue([this, index] {
       nodes[index].try_put(tbb::flow::continue_msg{});
       graph->release_wait();
     });
   }
 
   void wait() {
-    arena.execute([&] { graph->wait_for_all(); });
+    arena->execute([&] { graph->wait_for_all(); });
   }
 
-  std::unique_ptr<tbb::task_arena> arena_owner;
-  tbb::task_arena& arena;
+  std::unique_ptr<tbb::task_arena> arena;  // from the pool, given back when the run ends
   std::optional<tbb::flow::graph> graph;  // constructed inside the arena, so it runs there
   std::deque<tbb::flow::function_node<tbb::flow::continue_msg>> nodes;
 };

@@ -396,18 +396,22 @@ class task_runtime final : public activation_target {
       return;
     }
     emitting_ = true;
-    // The batch is next in order: it leaves from here, without a trip through the window.
-    lock.unlock();
-    emit_ready(results, count, emitted);
-    lock.lock();
-    next_emit_ = first + count;
-    window_cv_.notify_all();
+    // The batch is next in order: it leaves from here, without a trip through the window; then
+    // each run of results that later batches filed there meanwhile.
+    slot* out = results;
+    std::size_t out_count = count;
+    std::uint64_t end = first + count;
     std::vector<slot>& ready = ready_;  // only the emitting worker touches it
-    while (!run_.stopping()) {
+    for (;;) {
+      lock.unlock();
+      emit_ready(out, out_count, emitted);
+      lock.lock();
+      next_emit_ = end;
+      window_cv_.notify_all();
+      if (run_.stopping()) break;
       // Moves out the run of ready results, but frees their slots only once they are emitted:
       // the window plus what is being emitted never exceeds the window's size.
       ready.clear();
-      std::uint64_t end = next_emit_;
       for (; end < next_emit_ + window_.size(); ++end) {
         slot& head = window_[end % window_.size()];
         if (!head.filled) break;
@@ -415,11 +419,8 @@ class task_runtime final : public activation_target {
         head = slot{};
       }
       if (ready.empty()) break;
-      lock.unlock();
-      emit_ready(ready.data(), ready.size(), emitted);
-      lock.lock();
-      next_emit_ = end;
-      window_cv_.notify_all();
+      out = ready.data();
+      out_count = ready.size();
     }
     emitting_ = false;
   }
