@@ -95,6 +95,8 @@ run_state::~run_state() {
 
 void run_state::add_target(activation_target& target, std::size_t workers) {
   target.graph_node_ = targets_.size();
+  // More workers than cores: its calls block, and the run's quick workers share their cores.
+  if (workers > std::max(1U, std::thread::hardware_concurrency())) blocking_ = true;
   targets_.push_back(&target);
   demand_ += workers;
 }

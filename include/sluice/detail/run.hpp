@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include <sluice/detail/backoff.hpp>
 #include <sluice/stats.hpp>
 
 namespace sluice {
@@ -161,14 +162,21 @@ class run_state {
   void spawn(activation_target& target);  // one more activation of `target`
   std::size_t count_in();  // one more activation, run by the calling thread; returns the live count
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
-  // Called by a worker between batches: gives up its core for a moment while an activation this
-  // run enqueued still waits for its thread to run. A thread woken for it is just runnable; while
-  // busy workers hold every core, the kernel lets it run only at the end of a slice (ms), and
-  // TBB wakes its workers in a chain, each woken one waking the next two: 100 blocking calls
-  // started beside two busy cores reached their 100th thread after ~30 ms, ~4 ms with this. One
-  // relaxed load of a line that changes only when an activation is enqueued or begins.
-  void yield_to_starting() const noexcept {
-    if (starting_.load(std::memory_order_relaxed) != 0) std::this_thread::yield();
+  // Called by a worker after each batch, which took `spent`: gives up its core for a moment
+  // - while an activation this run enqueued still waits for its thread to run. A thread woken
+  //   for it is just runnable; while busy workers hold every core, the kernel lets it run only
+  //   at the end of a slice (ms), and TBB wakes its workers in a chain, each woken one waking
+  //   the next two: 100 blocking calls started beside two busy cores reached their 100th thread
+  //   after ~30 ms, ~4 ms with this. One relaxed load of a line that changes only when an
+  //   activation is enqueued or begins;
+  // - in a run with a task of more workers than cores (calls that block), after each 100 us of
+  //   quick calls (`share`, the worker's own; see core_share).
+  void between_batches(std::chrono::nanoseconds spent, core_share& share) const noexcept {
+    if (starting_.load(std::memory_order_relaxed) != 0) {
+      std::this_thread::yield();
+    } else if (blocking_ && share.after(spent)) {
+      std::this_thread::yield();
+    }
   }
   void fail(std::exception_ptr error) noexcept;  // first error wins; stops the run
   void cancel() noexcept;                        // stops the run without an error
@@ -191,6 +199,7 @@ class run_state {
   std::size_t near_ = 0;    // slots of the engine's near tier
   bool started_ = false;
   bool joined_ = false;
+  bool blocking_ = false;  // a task has more workers than the machine has cores
   std::unique_ptr<tbb_engine> engine_;  // the TBB arena, graph and nodes (lib/tbb_engine.cpp)
 
   std::atomic<bool> stopping_{false};

@@ -170,6 +170,7 @@ class task_runtime final : public activation_target {
     // The stage this worker's last push woke, to run next on this thread. The activation's own:
     // it is run after this activation has given up its slot, when the task may have another.
     activation_target* kept = nullptr;
+    core_share share;  // when to give up the core between quick batches
     do {
       backoff spin;
       while (!run_.stopping()) {
@@ -191,9 +192,9 @@ class task_runtime final : public activation_target {
         }
         spin = backoff{};
         if (config_.concurrency > 1) spread();
-        work(batch.data(), taken, ticket, done, kept);
+        const auto spent = work(batch.data(), taken, ticket, done, kept);
         if (kept != nullptr) break;  // this thread goes on with the next stage
-        run_.yield_to_starting();
+        run_.between_batches(spent, share);
         if (taken < kBatch / 2 && config_.concurrency == 1) gather_pause();
       }
     } while (retire(kept));
@@ -231,8 +232,9 @@ class task_runtime final : public activation_target {
     }
   }
 
-  void work(envelope<In>* items, std::size_t count, std::uint64_t ticket, std::vector<slot>& done,
-            activation_target*& kept) {
+  // Calls fn on a batch and passes its outputs on; returns the time the batch took.
+  std::chrono::nanoseconds work(envelope<In>* items, std::size_t count, std::uint64_t ticket,
+                                std::vector<slot>& done, activation_target*& kept) {
     counters_.items_in.fetch_add(count, std::memory_order_relaxed);
     counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
     busy_timer timer(counters_);
@@ -269,6 +271,7 @@ class task_runtime final : public activation_target {
         next->run_kept(false);
       }
     }
+    return spent;
   }
 
   // An ordered concurrent task's batch grows while batches are quick and shrinks when slow.
