@@ -2,6 +2,7 @@
 // table, the bar lines, the JSON report and the child-process runner. It measures nothing itself.
 #include "harness.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -207,6 +208,41 @@ class watchdog {
   std::jthread thread_;  // last: started after, and stopped and joined before, the rest
 };
 
+// Whether a thread of this process other than the caller is running or waiting for a core.
+bool others_runnable() {
+  const long self = static_cast<long>(gettid());
+  DIR* tasks = opendir("/proc/self/task");
+  if (tasks == nullptr) return false;
+  bool found = false;
+  while (const dirent* entry = readdir(tasks)) {
+    if (entry->d_name[0] == '.' || std::atol(entry->d_name) == self) continue;
+    std::ifstream stat(std::string("/proc/self/task/") + entry->d_name + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto name_end = line.rfind(')');  // the state follows the name, which may hold spaces
+    if (name_end != std::string::npos && name_end + 2 < line.size() && line[name_end + 2] == 'R') {
+      found = true;
+      break;
+    }
+  }
+  closedir(tasks);
+  return found;
+}
+
+// Waits, up to 200 ms, until no other thread of the process has been runnable for two looks a
+// millisecond apart: each run starts on a quiet process, for every implementation alike. Threads
+// that the run before left spinning took the cores from the next one: TBB's workers spin for a
+// while when their arena's work runs out, and right after a 100-worker TBB arena the blocking
+// workload's first sleeper started 4-7 ms late (0.1-0.5 ms after a run of its own).
+void settle() {
+  using namespace std::chrono_literals;
+  const auto until = clock::now() + 200ms;
+  for (int quiet = 0; quiet < 2 && clock::now() < until;) {
+    quiet = others_runnable() ? 0 : quiet + 1;
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
 double timeout_of(const options& o) {
   if (o.timeout > 0) return o.timeout;
   return o.quick ? 60 : 600;
@@ -226,6 +262,7 @@ std::vector<row> run_rounds(std::string_view workload, const std::vector<impleme
       if (progress)
         std::fprintf(stderr, "\r\033[K  round %d/%d: %s", r + 1, o.repeat, label.c_str());
       const watchdog guard(label, timeout_of(o));
+      settle();
       rows[i].samples.push_back(impls[i].run());
     }
   }

@@ -122,7 +122,9 @@ void expect_equal(std::string_view who, std::string_view what, T got,
 }
 
 // Runs every implementation once per round, o.repeat rounds, in the same order each round
-// (interleaved, so that drift in the machine's load hits every implementation alike).
+// (interleaved, so that drift in the machine's load hits every implementation alike). Each run
+// starts once no other thread of the process is runnable (at most 200 ms later): the threads one
+// implementation leaves spinning must not slow the next.
 // `before_round(r)`, when given, runs first in each round. A run that takes longer than the
 // timeout (--timeout) is taken for a hang: sluice-perf names it and exits 1 at once.
 std::vector<row> run_rounds(std::string_view workload, const std::vector<implementation>& impls,
