@@ -1,5 +1,7 @@
 #include "tbb_engine.hpp"
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <memory>
@@ -8,6 +10,7 @@
 
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_scheduler_observer.h>
 
 #include <sluice/detail/run.hpp>
 
@@ -78,21 +81,91 @@ arena_pool& pool() {
   return *the_pool;
 }
 
+// TBB hands the park to its workers inside libtbb, where ThreadSanitizer cannot see it; under
+// TSan (CMakeLists.txt) these tell it that a worker's use of the park comes after its making.
+#if defined(SLUICE_TSAN_ANNOTATE)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+void published(void* object) { __tsan_release(object); }
+void seen(void* object) { __tsan_acquire(object); }
+#else
+void published(void*) {}
+void seen(void*) {}
+#endif
+
+// Holds back, for up to kPark, each worker that joins an arena while no activation waits there
+// for a thread: when work arrives in an idle arena, TBB wakes as many workers as the arena has
+// slots (a far tier sized for 100 blocking calls: 100), and the ones that find nothing spin for
+// a while (~0.1 ms each on the 2-core VM) before they sleep again. That herd kept the cores
+// from the producer for 5-8 ms in about half the blocking workload's runs, before it could
+// push the items the herd was woken for. Parked, a worker costs no CPU; it goes on at once when
+// an activation is enqueued here (enqueued()), or when kPark is up. Only the far tier parks:
+// the near one has a slot per core, so its herd is as small as it gets.
+class herd_park final : public tbb::task_scheduler_observer {
+ public:
+  static constexpr std::chrono::milliseconds kPark{1};
+
+  explicit herd_park(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) {
+    published(this);
+    observe(true);
+  }
+  ~herd_park() override {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    wake_.notify_all();
+    observe(false);  // waits for the workers still in on_scheduler_entry
+  }
+
+  // One activation more waiting for a thread in this arena.
+  void enqueued() {
+    {
+      std::lock_guard lock(mu_);
+      ++waiting_;
+    }
+    wake_.notify_one();
+  }
+  // One activation less (it began on a thread).
+  void begun() {
+    seen(this);
+    std::lock_guard lock(mu_);
+    --waiting_;
+  }
+
+  void on_scheduler_entry(bool is_worker) override {
+    if (!is_worker) return;
+    seen(this);
+    std::unique_lock lock(mu_);
+    wake_.wait_for(lock, kPark, [&] { return waiting_ > 0 || closing_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable wake_;
+  long waiting_ = 0;
+  bool closing_ = false;
+};
+
 }  // namespace
 
 // One arena (plus a slot for the thread that waits), its graph and a node per stage.
 struct tbb_engine::tier {
-  tier(std::size_t threads, const std::vector<activation_target*>& targets)
+  tier(std::size_t threads, const std::vector<activation_target*>& targets, bool park_herd)
       : arena(pool().take(static_cast<int>(threads) + 1)) {
     arena->execute([&] {
       graph.emplace();
       for (activation_target* target : targets) {
-        nodes.emplace_back(*graph, tbb::flow::unlimited,
-                           [target](tbb::flow::continue_msg) { target->execute(); });
+        nodes.emplace_back(*graph, tbb::flow::unlimited, [this, target](tbb::flow::continue_msg) {
+          if (park) park->begun();
+          target->execute();
+        });
       }
     });
+    if (park_herd) park.emplace(*arena);
   }
   ~tier() {
+    park.reset();
     nodes.clear();
     graph.reset();
     pool().give_back(std::move(arena));
@@ -105,6 +178,7 @@ struct tbb_engine::tier {
     // goes to the arena's shared queue, which always gets a worker. The node's body then runs on
     // that worker; the graph counts the enqueued task until it has handed the message over.
     graph->reserve_wait();
+    if (park) park->enqueued();
     arena->enqueue([this, index] {
       nodes[index].try_put(tbb::flow::continue_msg{});
       graph->release_wait();
@@ -118,14 +192,15 @@ struct tbb_engine::tier {
   std::unique_ptr<tbb::task_arena> arena;  // from the pool, given back when the run ends
   std::optional<tbb::flow::graph> graph;  // constructed inside the arena, so it runs there
   std::deque<tbb::flow::function_node<tbb::flow::continue_msg>> nodes;
+  std::optional<herd_park> park;  // the far tier's
 };
 
 struct tbb_engine::impl {
   impl(std::size_t near_threads, std::size_t far_size, const std::vector<activation_target*>& of)
-      : near(near_threads, of), far_threads(far_size), targets(of) {}
+      : near(near_threads, of, false), far_threads(far_size), targets(of) {}
 
   tier& far_tier() {
-    std::call_once(far_made, [&] { far.emplace(far_threads, targets); });
+    std::call_once(far_made, [&] { far.emplace(far_threads, targets, /*park_herd=*/true); });
     return *far;
   }
 

@@ -22,7 +22,9 @@ class activation_target;
 // Why two: when work arrives in an idle arena, TBB wakes as many sleeping workers as the arena
 // has slots, and all but one find nothing. An arena sized for a hundred blocking calls made
 // every hand-over to an idle stage wake a herd (on the 2-core VM, 25 us instead of 8 us to the
-// first call, and the herd then delayed the caller's wake-up too).
+// first call, and the herd then delayed the caller's wake-up too). The far tier still wakes a
+// herd when its first activation comes; it holds those workers back while nothing waits for
+// them (herd_park, .cpp), so they do not take the cores from the thread that makes the work.
 class tbb_engine {
  public:
   tbb_engine(std::size_t near_threads, std::size_t far_threads,
