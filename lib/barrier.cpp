@@ -33,6 +33,14 @@ void enable_asymmetric_barrier() noexcept {
   static_cast<void>(registered);
 }
 
+void renew_asymmetric_barrier() noexcept {
+  // A forked child starts with its own memory map; registering again is harmless where the
+  // registration was inherited, and without it the light side would pair with nothing.
+  if (asymmetric_barrier_on.load(std::memory_order_relaxed) && !register_membarrier()) {
+    asymmetric_barrier_on.store(false, std::memory_order_seq_cst);
+  }
+}
+
 void heavy_barrier() noexcept {
 #if defined(__linux__) && defined(__NR_membarrier)
   if (asymmetric_barrier_on.load(std::memory_order_relaxed)) {

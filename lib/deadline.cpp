@@ -9,6 +9,8 @@
 
 #include <sluice/detail/deadline.hpp>
 
+#include "process.hpp"
+
 namespace sluice::detail {
 namespace {
 
@@ -69,9 +71,10 @@ class timer {
   bool thread_started_ = false;
 };
 
+// Never destroyed: its thread outlives main(). A forked child makes its own (process.hpp).
 timer& the_timer() {
-  static timer* instance = new timer();  // never destroyed: its thread outlives main()
-  return *instance;
+  watch_forks();
+  return per_process<timer>();
 }
 
 }  // namespace

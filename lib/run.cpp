@@ -1,5 +1,5 @@
-// A run's life: building, starting activations, stopping, joining. The TBB side is in
-// tbb_engine.cpp.
+// A run's life: building, starting activations, stopping, joining. What gives activations their
+// threads is in executor.hpp.
 #include <algorithm>
 #include <thread>
 #include <utility>
@@ -8,8 +8,7 @@
 #include <sluice/detail/barrier.hpp>
 #include <sluice/detail/run.hpp>
 
-#include "tbb_engine.hpp"
-#include "thread_budget.hpp"
+#include "executor.hpp"
 
 namespace sluice::detail {
 
@@ -90,7 +89,6 @@ run_state::run_state() = default;
 run_state::~run_state() {
   shutdown();
   engine_.reset();
-  if (started_) release_threads(demand_ + near_);
 }
 
 void run_state::add_target(activation_target& target, std::size_t workers) {
@@ -119,9 +117,7 @@ void run_state::start() {
   enable_asymmetric_barrier();
   const std::size_t demand = std::max<std::size_t>(demand_, 1);
   near_ = std::min<std::size_t>(demand, std::max(1U, std::thread::hardware_concurrency()));
-  // Both tiers may ask TBB for workers at once: the limit covers their sizes together.
-  reserve_threads(demand_ + near_);
-  engine_ = std::make_unique<tbb_engine>(near_, demand, targets_);
+  engine_ = make_executor(near_, demand, targets_);
   for (auto [target, count] : starters_) {
     for (std::size_t i = 0; i < count; ++i) {
       target->active_.fetch_add(1, std::memory_order_acq_rel);
@@ -139,7 +135,7 @@ void run_state::spawn(activation_target& target) {
   // between the tiers.
   const std::size_t live = count_in();
   starting_.fetch_add(1, std::memory_order_relaxed);
-  engine_->spawn(target.graph_node_, live <= near_ && target.concurrency_ == 1);
+  engine_->submit(target.graph_node_, live <= near_ && target.concurrency_ == 1);
 }
 
 std::size_t run_state::count_in() {

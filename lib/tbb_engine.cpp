@@ -1,5 +1,7 @@
 #include "tbb_engine.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -13,6 +15,11 @@
 #include <oneapi/tbb/task_scheduler_observer.h>
 
 #include <sluice/detail/run.hpp>
+
+#include "process.hpp"
+#include "spare_threads.hpp"
+#include "stall_watch.hpp"
+#include "thread_budget.hpp"
 
 namespace sluice::detail {
 
@@ -73,12 +80,13 @@ arena_pool& pool() {
   // Never destroyed: a run may still give an arena back while the process exits. The handler is
   // registered after libtbb's statics were made (the library is loaded before any run), so it
   // drops the arenas before those are destroyed: no arena may outlive them. Without it, keep none.
-  static arena_pool* const the_pool = [] {
-    auto* made = new arena_pool;
-    if (std::atexit([] { pool().drop_all(); }) != 0) made->drop_all();
-    return made;
-  }();
-  return *the_pool;
+  // A forked child never uses oneTBB, and leaves its parent's arenas alone (process.hpp).
+  static const bool dropped_at_exit = std::atexit([] {
+    if (!forked_child()) pool().drop_all();
+  }) == 0;
+  arena_pool& the_pool = per_process<arena_pool>();
+  if (!dropped_at_exit) the_pool.drop_all();
+  return the_pool;
 }
 
 // TBB hands the park to its workers inside libtbb, where ThreadSanitizer cannot see it; under
@@ -147,85 +155,148 @@ class herd_park final : public tbb::task_scheduler_observer {
   bool closing_ = false;
 };
 
-}  // namespace
+// A run's activations on oneTBB, on two tiers, each a task_arena with a flow graph inside it and
+// one function_node per stage whose message means "run an activation":
+// - near: a slot per core at most, for a serial stage's activation while the run has no more
+//   activations alive than that: the common case of a few quick stages;
+// - far (made on first use): a slot for every call that may block, up to kFarSlots, for every
+//   other activation. Beyond kFarSlots live far activations, the rest run on spare threads.
+// Why two: when work arrives in an idle arena, oneTBB wakes as many sleeping workers as the arena
+// has slots, and all but one find nothing. An arena sized for a hundred blocking calls made every
+// hand-over to an idle stage wake a herd. The far tier still wakes a herd when its first
+// activation comes; herd_park holds those workers back while nothing waits for them, so they do
+// not take the cores from the thread that makes the work, and kFarSlots bounds the herd.
+// Each tier's activations wait in a pending_activations, which the stall watch empties onto spare
+// threads when oneTBB leaves it without a thread (stall_watch.hpp).
+class tbb_executor final : public executor {
+ public:
+  // The far tier's slots at most: the size of its herd of oneTBB workers. A task of higher
+  // concurrency gets its further calls on spare threads, one per call in flight.
+  static constexpr std::size_t kFarSlots = 128;
 
-// One arena (plus a slot for the thread that waits), its graph and a node per stage.
-struct tbb_engine::tier {
-  tier(std::size_t threads, const std::vector<activation_target*>& targets, bool park_herd)
-      : arena(pool().take(static_cast<int>(threads) + 1)) {
-    arena->execute([&] {
-      graph.emplace();
-      for (activation_target* target : targets) {
-        nodes.emplace_back(*graph, tbb::flow::unlimited, [this, target](tbb::flow::continue_msg) {
-          if (park) park->begun();
-          target->execute();
-        });
-      }
-    });
-    if (park_herd) park.emplace(*arena);
-  }
-  ~tier() {
-    park.reset();
-    nodes.clear();
-    graph.reset();
-    pool().give_back(std::move(arena));
-  }
+  tbb_executor(std::size_t near_threads, std::size_t far_threads,
+               const std::vector<activation_target*>& targets)
+      : targets_(targets),
+        far_slots_(std::min(far_threads, kFarSlots)),
+        reserved_(far_slots_ + near_threads),
+        near_(near_threads, targets, false) {}
+  ~tbb_executor() override { far_.reset(); }
 
-  void spawn(std::size_t index) {
-    // Enqueued, not spawned: a spawned task sits in the calling thread's own deque, and that
-    // thread may go on to block (a push waiting for room). TBB then need not wake another worker
-    // to steal it, and the activation would wait for a thread that is asleep. An enqueued task
-    // goes to the arena's shared queue, which always gets a worker. The node's body then runs on
-    // that worker; the graph counts the enqueued task until it has handed the message over.
-    graph->reserve_wait();
-    if (park) park->enqueued();
-    arena->enqueue([this, index] {
-      nodes[index].try_put(tbb::flow::continue_msg{});
-      graph->release_wait();
-    });
-  }
-
-  void wait() {
-    arena->execute([&] { graph->wait_for_all(); });
+  void submit(std::size_t index, bool near) override {
+    if (near) {
+      near_.submit(index);
+      return;
+    }
+    tier& far = far_tier();
+    if (far.running() + far.queue.size() >= far_slots_) {
+      run_on_spare_thread(&run_job, targets_[index]);  // every far slot has an activation
+      return;
+    }
+    far.submit(index);
   }
 
-  std::unique_ptr<tbb::task_arena> arena;  // from the pool, given back when the run ends
-  std::optional<tbb::flow::graph> graph;  // constructed inside the arena, so it runs there
-  std::deque<tbb::flow::function_node<tbb::flow::continue_msg>> nodes;
-  std::optional<herd_park> park;  // the far tier's
-};
+  void wait() noexcept override {
+    near_.wait();
+    // Every activation has returned (run_state::join), so every submit happened before this: far
+    // is made already or never will be.
+    if (far_) far_->wait();
+  }
 
-struct tbb_engine::impl {
-  impl(std::size_t near_threads, std::size_t far_size, const std::vector<activation_target*>& of)
-      : near(near_threads, of, false), far_threads(far_size), targets(of) {}
+ private:
+  static void run_job(void* target) { static_cast<activation_target*>(target)->execute(); }
+
+  // One arena (plus a slot for the thread that waits), its graph and a node per stage.
+  struct tier {
+    tier(std::size_t threads, const std::vector<activation_target*>& targets, bool park_herd)
+        : arena(pool().take(static_cast<int>(threads) + 1)),
+          queue(targets.data(), [this](std::size_t count) {
+            for (std::size_t i = 0; i < count; ++i) begun();
+          }) {
+      arena->execute([&] {
+        graph.emplace();
+        for (activation_target* target : targets) {
+          nodes.emplace_back(*graph, tbb::flow::unlimited, [this, target](tbb::flow::continue_msg) {
+            live.fetch_add(1, std::memory_order_relaxed);
+            target->execute();
+            live.fetch_sub(1, std::memory_order_relaxed);
+          });
+        }
+      });
+      if (park_herd) park.emplace(*arena);
+    }
+    ~tier() {
+      park.reset();
+      nodes.clear();
+      graph.reset();
+      pool().give_back(std::move(arena));
+    }
+
+    void submit(std::size_t index) {
+      queue.push(index);
+      // Enqueued, not spawned: a spawned task sits in the calling thread's own deque, and that
+      // thread may go on to block (a push waiting for room). TBB then need not wake another worker
+      // to steal it. An enqueued task goes to the arena's shared queue. The graph counts the
+      // enqueued task until it has handed the message over.
+      graph->reserve_wait();
+      if (park) park->enqueued();
+      arena->enqueue([this] {
+        std::size_t next = 0;
+        if (queue.take(next)) {
+          begun();
+          nodes[next].try_put(tbb::flow::continue_msg{});
+        }
+        graph->release_wait();
+      });
+    }
+
+    void begun() {
+      if (park) park->begun();
+    }
+    std::size_t running() const noexcept { return live.load(std::memory_order_relaxed); }
+
+    void wait() {
+      arena->execute([&] { graph->wait_for_all(); });
+    }
+
+    std::unique_ptr<tbb::task_arena> arena;  // from the pool, given back when the run ends
+    std::optional<tbb::flow::graph> graph;  // constructed inside the arena, so it runs there
+    std::deque<tbb::flow::function_node<tbb::flow::continue_msg>> nodes;
+    std::optional<herd_park> park;  // the far tier's
+    pending_activations queue;      // activations waiting for a thread of this tier
+    std::atomic<std::size_t> live{0};  // activations this tier's threads are running
+  };
 
   tier& far_tier() {
-    std::call_once(far_made, [&] { far.emplace(far_threads, targets, /*park_herd=*/true); });
-    return *far;
+    std::call_once(far_made_, [&] { far_.emplace(far_slots_, targets_, /*park_herd=*/true); });
+    return *far_;
   }
 
-  tier near;
-  std::size_t far_threads;
-  std::vector<activation_target*> targets;
-  std::once_flag far_made;
-  std::optional<tier> far;
+  // oneTBB's thread limit raised for this run's threads from before its arenas exist until after
+  // they are gone; both tiers may ask for workers at once, so it covers their sizes together.
+  class reservation {
+   public:
+    explicit reservation(std::size_t threads) : threads_(threads) { reserve_threads(threads); }
+    reservation(const reservation&) = delete;
+    reservation& operator=(const reservation&) = delete;
+    ~reservation() { release_threads(threads_); }
+
+   private:
+    std::size_t threads_;
+  };
+
+  const std::vector<activation_target*>& targets_;
+  const std::size_t far_slots_;
+  reservation reserved_;
+  tier near_;
+  std::once_flag far_made_;
+  std::optional<tier> far_;
 };
 
-tbb_engine::tbb_engine(std::size_t near_threads, std::size_t far_threads,
-                       const std::vector<activation_target*>& targets)
-    : impl_(std::make_unique<impl>(near_threads, far_threads, targets)) {}
+}  // namespace
 
-tbb_engine::~tbb_engine() = default;
-
-void tbb_engine::spawn(std::size_t index, bool near) {
-  (near ? impl_->near : impl_->far_tier()).spawn(index);
-}
-
-void tbb_engine::wait() {
-  impl_->near.wait();
-  // Every activation has returned (run_state::join), so every spawn happened before this: far
-  // is made already or never will be.
-  if (impl_->far) impl_->far->wait();
+std::unique_ptr<executor> make_tbb_executor(std::size_t near_threads, std::size_t far_threads,
+                                            const std::vector<activation_target*>& targets) {
+  return std::make_unique<tbb_executor>(near_threads, far_threads, targets);
 }
 
 }  // namespace sluice::detail

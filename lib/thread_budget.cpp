@@ -10,6 +10,8 @@
 
 #include <oneapi/tbb/global_control.h>
 
+#include "process.hpp"
+
 namespace sluice::detail {
 namespace {
 
@@ -97,10 +99,7 @@ class budget {
   bool exiting_ = false;
 };
 
-budget& the_budget() {
-  static budget* instance = new budget();  // never destroyed: runs may end during exit
-  return *instance;
-}
+budget& the_budget() { return per_process<budget>(); }  // never destroyed: runs may end at exit
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -98,6 +99,15 @@ class labelled {
  private:
   int value_;
 };
+
+// The threads of this process now (the entries of /proc/self/task).
+inline std::size_t thread_count() {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    ++count;
+  }
+  return count;
+}
 
 // Pulls every item out of `items` and returns them.
 template <class T>

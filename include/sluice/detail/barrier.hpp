@@ -20,6 +20,9 @@ inline std::atomic<bool> asymmetric_barrier_on{false};
 // Called when a run starts, before any of its workers push.
 void enable_asymmetric_barrier() noexcept;
 
+// In a child made by fork(): registers the child, or falls back to fences on both sides.
+void renew_asymmetric_barrier() noexcept;
+
 // The frequent side: after making an item visible, before reading the consumer's state.
 inline void light_barrier() noexcept {
   if (asymmetric_barrier_on.load(std::memory_order_relaxed)) {

@@ -23,7 +23,7 @@ class circuit_breaker;
 namespace detail {
 
 class run_state;
-class tbb_engine;
+class executor;
 
 // Something a run owns that must be woken when the run stops (a queue, a stage).
 class node {
@@ -200,7 +200,7 @@ class run_state {
   bool started_ = false;
   bool joined_ = false;
   bool blocking_ = false;  // a task has more workers than the machine has cores
-  std::unique_ptr<tbb_engine> engine_;  // the TBB arena, graph and nodes (lib/tbb_engine.cpp)
+  std::unique_ptr<executor> engine_;  // gives activations their threads (lib/executor.hpp)
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
