@@ -2,6 +2,7 @@
 #include <stdexcept>
 
 #include <sluice/detail/stage.hpp>
+#include <sluice/detail/parallel_map.hpp>
 #include <sluice/task.hpp>
 
 namespace sluice::detail {
@@ -18,6 +19,12 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
   if (concurrency == 0) {
     throw std::invalid_argument("sluice: " + who +
                                 " has concurrency 0; concurrency must be at least 1");
+  }
+  if (concurrency > max_concurrency) {
+    throw std::invalid_argument("sluice: " + who + " has concurrency " +
+                                std::to_string(concurrency) + "; at most sluice::max_concurrency (" +
+                                std::to_string(max_concurrency) +
+                                ") calls of a task may be in flight at once, each on a thread");
   }
   if (producer && join) {
     throw std::invalid_argument("sluice: " + who +
@@ -50,6 +57,14 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
   config.ordered = ordered && concurrency > 1;
   config.on_error = std::move(on_error);
   return config;
+}
+
+void check_workers(std::size_t workers, std::string_view who) {
+  if (workers <= max_concurrency) return;
+  throw std::invalid_argument("sluice: " + std::string(who) + " has " + std::to_string(workers) +
+                              " workers; at most sluice::max_concurrency (" +
+                              std::to_string(max_concurrency) +
+                              ") calls may be in flight at once, each on a thread");
 }
 
 }  // namespace sluice::detail

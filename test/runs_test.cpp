@@ -162,4 +162,31 @@ TEST_SUITE("runs") {
     CHECK(sluice_test::thread_count() < 400);
   }
 
+  TEST_CASE("concurrency and workers above sluice::max_concurrency are rejected by name" *
+            doctest::timeout(30)) {
+    const std::size_t too_many = sluice::max_concurrency + 1;
+    const std::string task_message = sluice_test::invalid_argument_message([&] {
+      auto s = (sluice::task(numbers, sluice::branch) |
+                sluice::task(sluice_test::twice, {.name = "wide", .concurrency = too_many}))(3);
+    });
+    CHECK(task_message.find("task 'wide' (task#2) has concurrency 10001") != std::string::npos);
+    CHECK(task_message.find("sluice::max_concurrency (10000)") != std::string::npos);
+
+    for (std::size_t huge : {too_many, std::numeric_limits<std::size_t>::max()}) {
+      CAPTURE(huge);
+      const std::vector<int> items{1, 2, 3};
+      CHECK(sluice_test::invalid_argument_message([&] {
+              (void)sluice::pmap(sluice_test::twice, items, {.workers = huge});
+            }).find("sluice::pmap has " + std::to_string(huge) + " workers") != std::string::npos);
+      CHECK(sluice_test::invalid_argument_message([&] {
+              (void)sluice::opmap(sluice_test::twice, items, {.workers = huge});
+            }).find("sluice::opmap has") != std::string::npos);
+      CHECK(sluice_test::invalid_argument_message([&] { sluice::thread_pool pool{huge}; })
+                .find("sluice::thread_pool has") != std::string::npos);
+      CHECK(sluice_test::invalid_argument_message([&] {
+              auto s = (sluice::task(numbers, sluice::branch) |
+                        sluice::task(sluice_test::twice, {.concurrency = huge}))(3);
+            }).find("has concurrency") != std::string::npos);
+    }
+  }
 }  // TEST_SUITE

@@ -65,7 +65,7 @@ template <class F, std::ranges::input_range Range>
 auto pmap(F&& f, Range&& items, const pmap_options& options = {}) {
   detail::map_config config;
   config.where = "sluice::pmap";
-  config.workers = detail::workers_or_default(options.workers);
+  config.workers = detail::workers_or_default(options.workers, config.where);
   config.ordered = options.ordered;
   config.progress = options.progress;
   config.errors = detail::map_errors::original;
@@ -79,7 +79,7 @@ template <class F, std::ranges::input_range Range>
 auto opmap(F&& f, Range&& items, const opmap_options& options = {}) {
   detail::map_config config;
   config.where = "sluice::opmap";
-  config.workers = detail::workers_or_default(options.workers);
+  config.workers = detail::workers_or_default(options.workers, config.where);
   config.progress = options.progress;
   task_options each{.retry = options.retry,
                     .rate = options.rate,

@@ -44,8 +44,10 @@ class thread_pool {
   // std::thread::hardware_concurrency() workers.
   thread_pool() : thread_pool(0) {}
   // `workers` workers; 0 -> std::thread::hardware_concurrency().
+  // Exceptions: std::invalid_argument for more than sluice::max_concurrency workers.
   explicit thread_pool(std::size_t workers)
-      : state_(std::make_shared<detail::pool_state>(detail::workers_or_default(workers))) {}
+      : state_(std::make_shared<detail::pool_state>(
+            detail::workers_or_default(workers, "sluice::thread_pool"))) {}
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
   ~thread_pool() { join_background(); }

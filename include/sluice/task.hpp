@@ -44,6 +44,12 @@ namespace sluice {
 // mode. See docs/architecture.md for how far a producer can get ahead of its sink.
 inline constexpr std::size_t default_capacity = 1024;
 
+// The most calls of one task (or workers of a pool or parallel map) in flight at once. Each call
+// that may block holds a thread of its own, so a task of concurrency n may make up to n threads,
+// but only for items that wait: a worker starts for an item only while none is idle. A larger
+// value is rejected with std::invalid_argument naming the task.
+inline constexpr std::size_t max_concurrency = 10'000;
+
 // Compile-time flags: they change the types a task takes or gives, so they are tags, combined
 // with `|`.
 template <unsigned Bits>
@@ -68,7 +74,7 @@ inline constexpr task_flags<4> process{};
 //   sluice::task(fetch, {.name = "fetch", .concurrency = 20, .on_error = sluice::skip})
 struct task_options {
   std::string name{};           // "" -> "task#<position>"; shown in errors and stats
-  std::size_t concurrency = 1;  // calls of the callable in flight at once; 0 is rejected
+  std::size_t concurrency = 1;  // calls of the callable in flight at once; 1..max_concurrency
   std::size_t capacity = 0;     // bound of this task's output queue; 0 -> default_capacity
   bool ordered = false;         // emit outputs in input order even when concurrency > 1
   // Resilience, around each item's call in this order: cache, rate, retry, and in each attempt

@@ -23,6 +23,7 @@
 #include <ranges>
 #include <semaphore>
 #include <stop_token>
+#include <string_view>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -45,7 +46,13 @@
 
 namespace sluice::detail {
 
-inline std::size_t workers_or_default(std::size_t workers) noexcept {
+// Throws std::invalid_argument naming `who` ("pmap", "thread_pool") when `workers` exceeds
+// sluice::max_concurrency (lib/options.cpp).
+void check_workers(std::size_t workers, std::string_view who);
+
+// `workers`, or the core count for 0. Exceptions: as check_workers.
+inline std::size_t workers_or_default(std::size_t workers, std::string_view who) {
+  check_workers(workers, who);
   if (workers != 0) return workers;
   return std::max<std::size_t>(1, std::thread::hardware_concurrency());
 }
