@@ -149,11 +149,17 @@ void run_state::activation_done() noexcept {
 }
 
 void run_state::fail(std::exception_ptr error) noexcept {
+  if (stopping_.load(std::memory_order_acquire)) return;
   if (!failed_.exchange(true, std::memory_order_acq_rel)) error_ = std::move(error);
   stop();
 }
 
-void run_state::cancel() noexcept { stop(); }
+void run_state::cancel() noexcept {
+  cancelled_.store(true, std::memory_order_release);
+  stop();
+}
+
+void run_state::stop_with(std::stop_token token) { links_.emplace_back(token, canceller{this}); }
 
 void run_state::stop() noexcept {
   if (stopping_.exchange(true, std::memory_order_acq_rel)) return;

@@ -274,4 +274,113 @@ TEST_SUITE("cancellation") {
     CHECK(produced.load() < endless / 10);
   }
 
+
+  TEST_CASE(
+      "cancel() from another thread makes a pull blocked in next() return std::nullopt while a "
+      "call still runs" *
+      doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    sluice_test::gate entered;
+    sluice_test::gate release;
+    std::atomic<bool> call_returned{false};
+    auto stuck = [&](int x) {  // does not look at any stop token
+      entered.open();
+      release.wait();
+      call_returned = true;
+      return x;
+    };
+    auto items = (sluice::task(sluice_test::numbers, sluice::branch) |
+                  sluice::task(stuck, {.concurrency = 2}))(10);
+    std::atomic<bool> pulled{false};
+    std::atomic<bool> call_ran_out{false};
+    std::optional<int> got = 0;
+    std::jthread reader{[&] {
+      got = items.next();
+      call_ran_out = call_returned.load();
+      pulled = true;
+    }};
+    REQUIRE(entered.wait());
+
+    items.cancel();
+
+    CHECK(sluice_test::eventually([&] { return pulled.load(); }));
+    CHECK_FALSE(call_ran_out.load());  // next() did not wait for the call
+    release.open();
+    reader.join();
+    CHECK(got == std::nullopt);
+    CHECK(items.next() == std::nullopt);
+  }
+
+  TEST_CASE("after cancel(), an error a call throws because it was stopped is not reported" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    sluice_test::gate entered;
+    std::atomic<int> handled{0};
+    auto gives_up = [&](int x, std::stop_token stop) -> int {
+      entered.open();
+      sluice_test::eventually([&] { return stop.stop_requested(); });
+      throw sluice_test::test_error(x);
+    };
+
+    SUBCASE("without on_error the pulls after cancel() return std::nullopt") {
+      auto items = (sluice::task(sluice_test::numbers, sluice::branch) |
+                    sluice::task(gives_up, {.concurrency = 2}))(10);
+      std::jthread canceller{[&] {
+        if (entered.wait()) items.cancel();
+      }};
+      CHECK_NOTHROW(CHECK(items.next() == std::nullopt));
+      canceller.join();
+      CHECK_NOTHROW(CHECK(items.next() == std::nullopt));
+    }
+    SUBCASE("with on_error the handler is not called for it") {
+      auto record = [&](const sluice::failure&) { handled.fetch_add(1); };
+      {
+        auto items = (sluice::task(sluice_test::numbers, sluice::branch) |
+                      sluice::task(gives_up, {.concurrency = 2, .on_error = record}))(10);
+        std::jthread canceller{[&] {
+          if (entered.wait()) items.cancel();
+        }};
+        CHECK_NOTHROW(CHECK(items.next() == std::nullopt));
+      }  // joined: every call has returned
+      CHECK(handled.load() == 0);
+    }
+  }
+
+  TEST_CASE("a rate-limited call waiting for its token when the run stops reports no error" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    std::atomic<int> handled{0};
+    auto record = [&](const sluice::failure&) { handled.fetch_add(1); };
+    // One token now, the next in an hour: every call after the first waits until the stop.
+    auto limited = [&] {
+      return sluice::task(sluice_test::numbers, sluice::branch) |
+             sluice::task(sluice_test::twice,
+                          {.concurrency = 4,
+                           .rate = sluice::rate_limit{.per_second = 1.0 / 3600},
+                           .on_error = record});
+    };
+
+    const auto calls_waiting = [](const auto& items) {
+      return sluice_test::eventually([&] { return items.stats().at(1).in_flight >= 3; });
+    };
+    SUBCASE("by cancel()") {
+      auto items = limited()(10);
+      REQUIRE(items.next().has_value());
+      REQUIRE(calls_waiting(items));
+      items.cancel();
+      CHECK_NOTHROW(CHECK(items.next() == std::nullopt));
+    }
+    SUBCASE("by destroying the stream") {
+      auto items = limited()(10);
+      REQUIRE(items.next().has_value());
+      REQUIRE(calls_waiting(items));
+    }
+    SUBCASE("by another task's error") {
+      auto fails = [](int x) -> int { throw sluice_test::test_error(x); };
+      auto run = (limited() | sluice::task(fails)) > sluice::count();
+      CHECK_THROWS_AS(run(10), sluice_test::test_error);
+    }
+    CHECK(handled.load() == 0);
+  }
+
 }  // TEST_SUITE

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -94,6 +95,15 @@ class pipeline {
   // Work starts on the stream's first pull.
   template <class... Args>
   [[nodiscard]] auto operator()(Args&&... args) const;
+
+  // Internal: operator() whose run is cancelled when `stop` is stopped. A pipeline used as a task
+  // is called this way with the outer call's stop token (detail::call).
+  template <class... Args>
+  [[nodiscard]] auto call_linked(std::stop_token stop, Args&&... args) const {
+    auto outputs = (*this)(std::forward<Args>(args)...);
+    outputs.link_stop(std::move(stop));
+    return outputs;
+  }
 
   // `a.pipe(b)` is `a | b`; `a.consume(s)` is `a > s`.
   template <class... Other>
@@ -179,16 +189,13 @@ class runnable {
 
   template <class... Args>
   decltype(auto) operator()(Args&&... args) const {
-    auto outputs = source_(std::forward<Args>(args)...);
-    using T = typename decltype(outputs)::value_type;
-    static_assert(std::is_same_v<T, detail::invalid> || std::is_invocable_v<Sink&, stream<T>&>,
-                  "sluice: the sink cannot take the stream this pipeline produces; it must be "
-                  "callable as sink(sluice::stream<T>&) where T is the last task's output");
-    if constexpr (!std::is_same_v<T, detail::invalid>) {
-      if (progress_) outputs.show_progress(*progress_);
-      Sink fresh = sink_;
-      return std::invoke(fresh, outputs);
-    }
+    return consume_run(source_(std::forward<Args>(args)...));
+  }
+
+  // Internal: operator() whose run is cancelled when `stop` is stopped (see pipeline).
+  template <class... Args>
+  decltype(auto) call_linked(std::stop_token stop, Args&&... args) const {
+    return consume_run(source_.call_linked(std::move(stop), std::forward<Args>(args)...));
   }
 
   // A copy of this runnable whose every run shows a progress bar of the outputs the sink takes:
@@ -210,6 +217,20 @@ class runnable {
   const std::optional<progress_options>& progress() const noexcept { return progress_; }
 
  private:
+  // Hands a run's outputs to a fresh copy of the sink.
+  template <class Outputs>
+  decltype(auto) consume_run(Outputs outputs) const {
+    using T = typename Outputs::value_type;
+    static_assert(std::is_same_v<T, detail::invalid> || std::is_invocable_v<Sink&, stream<T>&>,
+                  "sluice: the sink cannot take the stream this pipeline produces; it must be "
+                  "callable as sink(sluice::stream<T>&) where T is the last task's output");
+    if constexpr (!std::is_same_v<T, detail::invalid>) {
+      if (progress_) outputs.show_progress(*progress_);
+      Sink fresh = sink_;
+      return std::invoke(fresh, outputs);
+    }
+  }
+
   Pipeline source_;
   Sink sink_;
   std::optional<progress_options> progress_{};

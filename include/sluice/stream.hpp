@@ -23,6 +23,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <utility>
 #include <vector>
 
@@ -96,8 +97,11 @@ class [[nodiscard]] stream {
 
   // The next output, or std::nullopt once the run has finished (or was cancelled).
   // Exceptions: rethrows the run's first error, once every worker has stopped.
+  // Cancellation: after cancel() it returns std::nullopt at once, also to a pull blocked in it;
+  //   the workers are joined by the destructor.
   std::optional<T> next() {
     if (finished_ || source_ == nullptr) return std::nullopt;
+    if (run_ && run_->cancelled()) return finish();
     if (run_ && !run_->started()) run_->start();
     // A stopped run (cancel or error) hands out nothing more, not even outputs already taken.
     while (!(run_ && run_->stopping())) {
@@ -117,9 +121,8 @@ class [[nodiscard]] stream {
       using result = typename detail::channel<T>::pop_result;
       if (source_->pop_bulk(buffer_.data(), buffer_.size(), held_, nullptr) != result::item) break;
     }
-    finished_ = true;
-    progress_.reset();  // the final frame: nothing more will be handed out
-    if (run_) {
+    finish();
+    if (run_ && !run_->cancelled()) {
       run_->join();
       if (auto error = run_->error()) std::rethrow_exception(error);
     }
@@ -133,10 +136,17 @@ class [[nodiscard]] stream {
   }
   std::default_sentinel_t end() const noexcept { return {}; }
 
-  // Stops the run without an error; the pulls that follow return std::nullopt.
+  // Stops the run without an error: every pull from now on, and one blocked now, returns
+  // std::nullopt at once; an error a worker throws after it is not reported.
   // Thread safety: may be called from any thread, also while another thread pulls.
   void cancel() noexcept {
     if (run_) run_->cancel();
+  }
+
+  // Internal: cancels this stream's run when `token` is stopped (a nested pipeline follows the
+  // call of the outer run it is made in: its cancel, its first error, its end, a deadline).
+  void link_stop(std::stop_token token) {
+    if (run_) run_->stop_with(std::move(token));
   }
 
   // One task_stats per task, producer first, in pipeline order. Cheap: relaxed reads of
@@ -168,12 +178,18 @@ class [[nodiscard]] stream {
 
  private:
   void shut() noexcept {
-    if (run_ && run_->started() && !finished_) {
-      run_->cancel();
-      run_->join();
+    if (run_ && run_->started()) {
+      if (!finished_) run_->cancel();
+      run_->join();  // a cancelled run's next() left the joining to here
     }
+    finish();
+  }
+
+  // No output is handed out from now on; the progress bar draws its final frame.
+  std::nullopt_t finish() noexcept {
     finished_ = true;
     progress_.reset();
+    return std::nullopt;
   }
 
   // A pipeline's own stream takes up to kBatch outputs at once; their room in the last queue is
@@ -193,6 +209,11 @@ class [[nodiscard]] stream {
 };
 
 namespace detail {
+template <class T>
+inline constexpr bool is_stream_v = false;
+template <class T>
+inline constexpr bool is_stream_v<stream<T>> = true;
+
 // Pulls every remaining output of `in` into a std::vector (to_vector, nested pipelines).
 template <class T>
 std::vector<T> drain_to_vector(stream<T>& in) {

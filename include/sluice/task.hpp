@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -214,6 +215,12 @@ struct collect_runs {
   template <class... Args>
   auto operator()(Args&&... args) const {
     auto outputs = inner(std::forward<Args>(args)...);
+    return detail::drain_to_vector(outputs);
+  }
+  // The inner run is cancelled when `stop` is (see detail::call).
+  template <class... Args>
+  auto call_linked(std::stop_token stop, Args&&... args) const {
+    auto outputs = inner.call_linked(std::move(stop), std::forward<Args>(args)...);
     return detail::drain_to_vector(outputs);
   }
 };

@@ -26,6 +26,8 @@ struct invalid {};
 
 // Pipelines and runnables take any arguments and check them with static_asserts, so asking
 // whether they accept a trailing stop_token would instantiate them: they are never offered one.
+// Instead call() runs them through call_linked(token, args...), which cancels the nested run
+// when the token is stopped.
 template <class Fn>
 concept forwards_arguments = requires {
   typename Fn::is_sluice_pipeline;
@@ -45,11 +47,14 @@ concept callable_with = takes_stop_token<Fn, Args...> || std::is_invocable_v<con
 inline std::stop_token token_of(const std::stop_source& stop) { return stop.get_token(); }
 inline const std::stop_token& token_of(const std::stop_token& stop) { return stop; }
 
-// `stop` is a std::stop_source (a run's) or a std::stop_token (one a caller was given).
+// `stop` is a std::stop_source (a run's) or a std::stop_token (one a caller was given). A
+// pipeline's run is linked to it: cancelled when it is stopped.
 template <class Fn, class Stop, class... Args>
 requires std::is_same_v<Stop, std::stop_source> || std::is_same_v<Stop, std::stop_token>
 decltype(auto) call(const Fn& fn, const Stop& stop, Args&&... args) {
-  if constexpr (takes_stop_token<Fn, Args...>) {
+  if constexpr (forwards_arguments<Fn>) {
+    return fn.call_linked(token_of(stop), std::forward<Args>(args)...);
+  } else if constexpr (takes_stop_token<Fn, Args...>) {
     return std::invoke(fn, std::forward<Args>(args)..., token_of(stop));
   } else {
     (void)stop;

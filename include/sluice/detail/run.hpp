@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -178,8 +179,14 @@ class run_state {
       std::this_thread::yield();
     }
   }
-  void fail(std::exception_ptr error) noexcept;  // first error wins; stops the run
-  void cancel() noexcept;                        // stops the run without an error
+  // Records `error` and stops the run; the first error wins. Once the run is stopping (an
+  // earlier error, a cancel, the stream dropped) errors are consequences of the stop: ignored.
+  void fail(std::exception_ptr error) noexcept;
+  void cancel() noexcept;  // stops the run without an error; later errors are ignored
+  bool cancelled() const noexcept { return cancelled_.load(std::memory_order_acquire); }
+  // Cancels this run when `token` is stopped (at once if it is already): a nested run follows
+  // the call of the outer run it is made in. May be called before or after start().
+  void stop_with(std::stop_token token);
   void join() noexcept;                          // waits for every activation to return
   void shutdown() noexcept;                      // cancel() and join() unless already joined
   std::exception_ptr error() const noexcept;     // valid after join()
@@ -204,6 +211,7 @@ class run_state {
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
+  std::atomic<bool> cancelled_{false};
   // Activations enqueued on the engine whose thread has not begun them yet.
   alignas(64) std::atomic<std::size_t> starting_{0};
   std::exception_ptr error_{};  // written once, by the first fail(), before stopping_ is set
@@ -214,6 +222,14 @@ class run_state {
   std::mutex live_mu_;
   std::condition_variable live_cv_;
   std::size_t live_ = 0;  // activations spawned and not yet returned; guarded by live_mu_
+
+  struct canceller {
+    run_state* run;
+    void operator()() const noexcept { run->cancel(); }
+  };
+  // Last: destroyed first, so that no outer stop reaches a run being torn down (a callback in
+  // progress is waited for).
+  std::list<std::stop_callback<canceller>> links_;
 };
 
 }  // namespace detail

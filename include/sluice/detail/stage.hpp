@@ -40,11 +40,14 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
                          task_resilience resilience = {});
 
 // Reports a failed call: on_error when set (the item is dropped; a handler that throws stops
-// the run), otherwise the run fails with the error.
+// the run), otherwise the run fails with the error. Nothing once the run is stopping: a call that
+// fails then (a wait for a rate-limit token cut short, a call that gives up when asked to stop)
+// fails because of the stop, and a stopped run reports nothing that follows its stop.
 template <class In>
 void report_failure(run_state& run, const task_config& config, stage_counters& counters,
                     std::uint64_t sequence, std::exception_ptr error, const In* input,
                     std::vector<std::exception_ptr> attempts = {}) {
+  if (run.stopping()) return;
   counters.failed.fetch_add(1, std::memory_order_relaxed);
   if (!config.on_error) {
     run.fail(std::move(error));

@@ -360,6 +360,8 @@ class task_runtime final : public activation_target {
     try {
       result_type result = guard_->call(fn_, input, run_.stop_source(), attempts);
       count_retried(attempts.size());
+      // A nested pipeline's outputs are pulled after the guarded call: they follow the run.
+      if constexpr (is_stream_v<result_type>) result.link_stop(run_.stop_source().get_token());
       return result;
     } catch (...) {
       count_retried(attempts.empty() ? 0 : attempts.size() - 1);
