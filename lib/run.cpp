@@ -202,7 +202,8 @@ std::vector<task_stats> run_state::stats() const {
       s.retried = c->retried.load(std::memory_order_relaxed);
       s.in_flight = c->in_flight.load(std::memory_order_relaxed);
       s.busy = std::chrono::nanoseconds(c->busy_ns.load(std::memory_order_relaxed));
-      if (c->queued != nullptr) s.queued = c->queued(c->queue);
+      s.queued = c->unstarted.load(std::memory_order_relaxed);
+      if (c->queued != nullptr) s.queued += c->queued(c->queue);
       if (c->breaker != nullptr) s.circuit = c->breaker->state();
     }
     out.push_back(std::move(s));

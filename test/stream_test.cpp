@@ -219,4 +219,61 @@ TEST_SUITE("stream") {
     CHECK_FALSE(went_back.load());
   }
 
+
+  TEST_CASE("queued counts the items the task before holds back while the task is busy" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    sluice_test::gate producer_pauses;
+    sluice_test::gate first_call_waits;
+    // Yields 6 items, then waits in its own code: what it offered meanwhile is held back for a
+    // worker that is busy with item 0.
+    auto produce = [&](int) -> sluice::generator<int> {
+      for (int i = 0; i < 6; ++i) co_yield i;
+      producer_pauses.wait();
+      for (int i = 6; i < 10; ++i) co_yield i;
+    };
+    auto busy = [&](int x) {
+      if (x == 0) first_call_waits.wait();
+      return x;
+    };
+    auto items = (sluice::task(produce, sluice::branch) | sluice::task(busy, {.name = "busy"}))(0);
+    std::int64_t pulled = 0;
+    std::jthread consumer{[&] { pulled = sluice_test::drain(items); }};
+
+    std::vector<sluice::task_stats> seen;
+    const bool observed = sluice_test::eventually([&] {
+      seen = items.stats();
+      return seen.size() == 2 && seen[1].in_flight == 1 && seen[1].queued == 5;
+    });
+    first_call_waits.open();
+    producer_pauses.open();
+    consumer.join();
+
+    CHECK(observed);
+    CAPTURE(seen.at(1).queued);
+    CHECK(pulled == 10);
+    CHECK(items.stats().at(1).queued == 0);
+  }
+
+  TEST_CASE("queued counts the items a serial task took in a batch and has not called yet" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    // The caller takes one output and stops pulling: the last queue (capacity 1) fills, the last
+    // task waits to push its next output, and the rest of what it took waits in its batch.
+    auto items = (sluice::task(numbers, sluice::branch) |
+                  sluice::task(twice, {.name = "last", .capacity = 1}))(10);
+    REQUIRE(items.next() == 0);
+
+    std::vector<sluice::task_stats> seen;
+    const bool observed = sluice_test::eventually([&] {
+      seen = items.stats();
+      // 10 made: item 0 handed out (its room is given back at the next pull), item 1 called
+      // and waiting for that room, items 2..9 not called yet.
+      return seen.size() == 2 && seen[1].queued == 8;
+    });
+    CHECK(observed);
+    CAPTURE(seen.at(1).queued);
+    CHECK(sluice_test::drain(items) == 9);
+  }
+
 }  // TEST_SUITE

@@ -21,7 +21,10 @@ struct task_stats {
   std::uint64_t failed = 0;         // items whose call failed (dropped by on_error, or fatal)
   std::uint64_t retried = 0;        // attempts that were retried
   std::size_t in_flight = 0;        // calls running now
-  std::size_t queued = 0;           // items waiting in the task's input queue
+  // Items waiting for the task: made upstream and not yet handed to one of its calls, wherever
+  // they wait (its input queue, held back by the task before it, or taken in a batch by one of
+  // its workers; an ordered task counts a batch as waiting until every item of it was called).
+  std::size_t queued = 0;
   std::chrono::nanoseconds busy{};  // time spent inside the task's calls
   std::optional<circuit_state> circuit{};  // the state of the task's breaker, when it has one
 };

@@ -58,7 +58,9 @@ class channel final : public port<T> {
     std::optional<moodycamel::ProducerToken> token{};
     std::size_t credits = 0;  // room taken and not used yet
     std::unique_ptr<envelope<T>[]> held{};  // kHold slots, serial producers only
-    std::size_t held_count = 0;             // each held item has used one credit
+    // Each held item has used one credit. Written by whoever holds the writer (its producer, or a
+    // consumer that took it over); read by stats() from any thread.
+    std::atomic<std::size_t> held_count{0};
     std::atomic<bool> away{false};          // held items wait while the producer is elsewhere
     std::atomic<bool> collecting{false};    // a consumer is taking them over
   };
@@ -97,10 +99,13 @@ class channel final : public port<T> {
     if (!w.held) return put(w, std::move(item));
     come_back(w);
     // Room for the item; what is held already used its own, and leaves before any wait.
-    if ((w.held_count == kHold || w.credits == 0) && !publish(w, true)) return false;
+    std::size_t held = w.held_count.load(std::memory_order_relaxed);
+    if ((held == kHold || w.credits == 0) && !publish(w, true)) return false;
     if (w.credits == 0 && !refill(w)) return false;
     --w.credits;
-    w.held[w.held_count++] = std::move(item);
+    held = w.held_count.load(std::memory_order_relaxed);
+    w.held[held] = std::move(item);
+    w.held_count.store(held + 1, std::memory_order_relaxed);
     if (hold) return true;
     if (consumer_hungry()) return publish(w, true);
     w.away.store(true, std::memory_order_release);
@@ -185,7 +190,15 @@ class channel final : public port<T> {
   bool closed() const noexcept { return closed_.load(std::memory_order_seq_cst); }
   bool empty() const noexcept { return queue_.size_approx() == 0; }
   std::size_t size() const noexcept { return queue_.size_approx(); }
-  static std::size_t size_of(const void* self) { return static_cast<const channel*>(self)->size(); }
+  // Items waiting for the consumer: queued, or held back by their producers (stats()).
+  std::size_t waiting() const noexcept {
+    std::size_t held = 0;
+    for (const writer& w : writers_) held += w.held_count.load(std::memory_order_relaxed);
+    return queue_.size_approx() + held;
+  }
+  static std::size_t waiting_in(const void* self) {
+    return static_cast<const channel*>(self)->waiting();
+  }
 
   // The consumer finished early (a join whose callable returned): producers stop.
   void abandon() noexcept {
@@ -223,7 +236,7 @@ class channel final : public port<T> {
   // consumer when `wake`. Called by the producer, or by a consumer that took them over (which
   // looks at the queue next itself).
   bool publish(writer& w, bool wake) {
-    const std::size_t count = std::exchange(w.held_count, 0);
+    const std::size_t count = w.held_count.exchange(0, std::memory_order_relaxed);
     if (count == 0) return true;
     if (!wanted()) return false;
     if (count == 1) {

@@ -46,8 +46,9 @@ struct stage_counters {
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::uint64_t> retried{0};
   std::atomic<std::size_t> in_flight{0};
+  std::atomic<std::size_t> unstarted{0};  // taken from the input, not yet handed to a call
   std::atomic<std::int64_t> busy_ns{0};
-  std::size_t (*queued)(const void*) = nullptr;  // reads the input queue's size
+  std::size_t (*queued)(const void*) = nullptr;  // reads what waits in the input queue
   const void* queue = nullptr;
   const circuit_breaker* breaker = nullptr;  // the task's, when it has one
 };

@@ -317,7 +317,7 @@ class batch_runtime final : public activation_target {
         in_(run.make<channel<In>>(run, in_capacity, nullptr)),
         out_(out, true),
         counters_(run.counters(position, "batch#" + std::to_string(position))) {
-    counters_.queued = &channel<In>::size_of;
+    counters_.queued = &channel<In>::waiting_in;
     counters_.queue = &in_;
     run.add_target(*this, 1);
     run.add_starter(*this, 1);

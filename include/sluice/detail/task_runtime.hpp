@@ -147,7 +147,7 @@ class task_runtime final : public activation_target {
       }
     }
     counters_.breaker = config_.resilience.breaker ? &*config_.resilience.breaker : nullptr;
-    counters_.queued = &channel<In>::size_of;
+    counters_.queued = &channel<In>::waiting_in;
     counters_.queue = &in_;
     busy_ = &counters_.in_flight;
     if (ordered_) window_.resize(std::max(config_.capacity, config_.concurrency));
@@ -242,13 +242,20 @@ class task_runtime final : public activation_target {
     if (ordered_) {
       done.clear();  // the activation's, reused: no allocation per batch
       done.resize(count);
+      // Counted as waiting until the whole batch has been called: an item per RMW would make the
+      // ordered workers share a cache line per item.
+      counters_.unstarted.fetch_add(count, std::memory_order_relaxed);
       for (std::size_t i = 0; i < count; ++i) compute(items[i], done[i]);
+      counters_.unstarted.fetch_sub(count, std::memory_order_relaxed);
       settle(ticket, done.data(), count, emitted);
     } else {
       const bool serial = config_.concurrency == 1;
       for (std::size_t i = 0; i < count && !run_.stopping(); ++i) {
+        // One worker at a time takes a serial task's batch: a store, not a shared increment.
+        if (serial) counters_.unstarted.store(count - i - 1, std::memory_order_relaxed);
         process(items[i], emitted, serial && i + 1 == count);
       }
+      if (serial) counters_.unstarted.store(0, std::memory_order_relaxed);
       if (serial) {
         // What the batch offered leaves together now; the stage this wakes may be kept for this
         // thread: nothing this batch does after the flush can wait on that stage.
@@ -492,7 +499,7 @@ class join_runtime final : public activation_target {
         in_(run.make<channel<In>>(run, in_capacity, nullptr)),
         out_(out, config_.concurrency == 1),
         counters_(run.counters(config_.position, config_.name)) {
-    counters_.queued = &channel<In>::size_of;
+    counters_.queued = &channel<In>::waiting_in;
     counters_.queue = &in_;
     run.add_target(*this, config_.concurrency);
     run.add_starter(*this, config_.concurrency);
