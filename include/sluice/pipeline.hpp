@@ -221,13 +221,19 @@ class runnable {
   template <class Outputs>
   decltype(auto) consume_run(Outputs outputs) const {
     using T = typename Outputs::value_type;
-    static_assert(std::is_same_v<T, detail::invalid> || std::is_invocable_v<Sink&, stream<T>&>,
+    // Not typed: a static_assert has failed, or the producer is a join and source_ has thrown.
+    constexpr bool typed = !std::is_same_v<T, detail::invalid>;
+    constexpr bool takes = std::is_invocable_v<Sink&, stream<T>&>;
+    static_assert(!typed || takes,
                   "sluice: the sink cannot take the stream this pipeline produces; it must be "
                   "callable as sink(sluice::stream<T>&) where T is the last task's output");
-    if constexpr (!std::is_same_v<T, detail::invalid>) {
+    // The call is compiled only when it is valid, so one mistake gives one error: its sentence.
+    if constexpr (typed && takes) {
       if (progress_) outputs.show_progress(*progress_);
       Sink fresh = sink_;
       return std::invoke(fresh, outputs);
+    } else {
+      return detail::sink_not_called{};
     }
   }
 

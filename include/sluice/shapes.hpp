@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <sluice/detail/chain.hpp>
+#include <sluice/detail/diagnostics.hpp>
 #include <sluice/detail/shape_runtime.hpp>
 #include <sluice/pipeline.hpp>
 #include <sluice/task.hpp>
@@ -116,10 +117,7 @@ struct fan_out_stage : branching<Branches...> {
   template <class In, std::size_t Pos>
   struct typing {
     static constexpr bool copyable =
-        std::is_same_v<In, invalid> || std::is_copy_constructible_v<In>;
-    static_assert(copyable,
-                  "sluice: fan_out copies every item to each branch, so its item type must be "
-                  "copyable");
+        check_fan_out_copyable<(std::is_same_v<In, invalid> || std::is_copy_constructible_v<In>)>();
     using merged = typename branching<Branches...>::template merged_out<In, Pos>;
     using type = std::conditional_t<copyable && !std::is_same_v<In, invalid>, typename merged::type,
                                     invalid>;
@@ -141,7 +139,7 @@ struct route_stage : branching<Branches...> {
   template <class In, std::size_t Pos>
   struct typing {
     static constexpr bool upstream_ok = !std::is_same_v<In, invalid>;
-    static constexpr bool selects = [] {
+    static constexpr bool selector_fits = [] {
       if constexpr (!upstream_ok) {
         return true;
       } else if constexpr (std::is_invocable_v<const Selector&, const In&>) {
@@ -150,9 +148,7 @@ struct route_stage : branching<Branches...> {
         return false;
       }
     }();
-    static_assert(selects,
-                  "sluice: route's selector must be callable with the item (as const In&) and "
-                  "return the index of a branch (an integer)");
+    static constexpr bool selects = check_route_selector<selector_fits>();
     using merged = typename branching<Branches...>::template merged_out<In, Pos>;
     using type = std::conditional_t<upstream_ok && selects, typename merged::type, invalid>;
   };
@@ -173,14 +169,10 @@ struct zip_stage : branching<Branches...> {
   template <class In, std::size_t Pos>
   struct typing {
     static constexpr bool upstream_ok = !std::is_same_v<In, invalid>;
-    static constexpr bool copyable = !upstream_ok || std::is_copy_constructible_v<In>;
-    static_assert(copyable,
-                  "sluice: zip copies every item to each branch, so its item type must be "
-                  "copyable");
-    static constexpr bool single = (all_one_to_one<typename Branches::stages_type>::value && ...);
-    static_assert(single,
-                  "sluice: every branch of zip must turn one item into exactly one item: use "
-                  "tasks without sluice::branch or sluice::join (and no fan_out, route or batch)");
+    static constexpr bool copyable =
+        check_zip_copyable<(!upstream_ok || std::is_copy_constructible_v<In>)>();
+    static constexpr bool single =
+        check_zip_single<(all_one_to_one<typename Branches::stages_type>::value && ...)>();
     using parts = decltype([]<std::size_t... I>(std::index_sequence<I...>) {
       return std::type_identity<std::tuple<branch_out_t<In, Pos, I, Branches...>...>>{};
     }(std::index_sequence_for<Branches...>{}));

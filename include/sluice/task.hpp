@@ -141,10 +141,16 @@ struct task_stage {
     static constexpr bool upstream_ok = !std::is_same_v<In, invalid>;
     static constexpr bool local = check_not_process < Pos, !is_process || !upstream_ok > ();
     using called = std::conditional_t<upstream_ok, call_t<In>, invalid>;
-    static constexpr bool accepted = is_join ? check_join_signature < Pos,
-                          !upstream_ok || !std::is_same_v < called,
-                          invalid >> ()
-        : check_accepts_input<Pos, !upstream_ok || !std::is_same_v<called, invalid>>();
+    static constexpr bool takes = !upstream_ok || !std::is_same_v<called, invalid>;
+    // Only the check of this task's kind is instantiated (a ?: would instantiate both, and a
+    // plain task that cannot take its input would also be told it is marked sluice::join).
+    static constexpr bool accepted = [] {
+      if constexpr (is_join) {
+        return check_join_signature<Pos, takes>();
+      } else {
+        return check_accepts_input<Pos, takes>();
+      }
+    }();
     using type = std::conditional_t<upstream_ok && local && accepted,
                                     typename result_typing<called, Pos>::type, invalid>;
   };

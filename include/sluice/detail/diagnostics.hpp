@@ -99,4 +99,39 @@ constexpr bool check_not_process() {
   return Ok;
 }
 
+// The shapes' sentences have no position. Like the ones above they are functions, not
+// static_asserts in the shape's typing class: clang drops the members of a class whose
+// static_assert fails, and the missing `type` would add errors after the sentence.
+template <bool Ok>
+constexpr bool check_fan_out_copyable() {
+  static_assert(Ok,
+                "sluice: fan_out copies every item to each branch, so its item type must be "
+                "copyable");
+  return Ok;
+}
+
+template <bool Ok>
+constexpr bool check_route_selector() {
+  static_assert(Ok,
+                "sluice: route's selector must be callable with the item (as const In&) and "
+                "return the index of a branch (an integer)");
+  return Ok;
+}
+
+template <bool Ok>
+constexpr bool check_zip_copyable() {
+  static_assert(Ok,
+                "sluice: zip copies every item to each branch, so its item type must be "
+                "copyable");
+  return Ok;
+}
+
+template <bool Ok>
+constexpr bool check_zip_single() {
+  static_assert(Ok,
+                "sluice: every branch of zip must turn one item into exactly one item: use "
+                "tasks without sluice::branch or sluice::join (and no fan_out, route or batch)");
+  return Ok;
+}
+
 }  // namespace sluice::detail

@@ -4,6 +4,7 @@
 
 #include <any>
 #include <concepts>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <iterator>
@@ -23,6 +24,17 @@ namespace sluice::detail {
 // A type that marks a stage whose input or output could not be typed; a static_assert has
 // already said why, and this keeps the compiler from piling further errors on top.
 struct invalid {};
+
+// What a runnable's call returns when its sink is not called: the pipeline could not be typed or
+// the sink cannot take its stream (a static_assert has said why), or the producer is rejected at
+// run time before the sink would run. It converts to any type, so `int total = run(20);` adds no
+// error after the sentence. It is never converted at run time.
+struct sink_not_called {
+  template <class T>
+  operator T() const {
+    std::abort();
+  }
+};
 
 // Pipelines and runnables take any arguments and check them with static_asserts, so asking
 // whether they accept a trailing stop_token would instantiate them: they are never offered one.
