@@ -7,6 +7,18 @@
 // A generator is a move-only std::ranges::input_range. Work runs inside begin() and ++, on the
 // thread that iterates; an exception thrown by the body propagates out of begin() or ++.
 // Thread safety: one generator is iterated by one thread at a time.
+//
+// A yielded rvalue is handed to the consumer, who may move from it; a yielded lvalue is copied
+// first, so the body keeps its own value.
+//
+// g++ 12 miscompiles a braced temporary of an aggregate whose members have destructors when it
+// appears in a co_yield or co_await statement of any coroutine: for
+// `struct line { std::string text; int no; };`, `co_yield line{text, no};` destroys the member
+// twice (a double free, at -O0 as at -O2). The temporary is built by the body before the
+// promise sees it, so no generator can prevent this. With g++ 12, name the value first
+// (`line l{text, no}; co_yield std::move(l);`), build it in an ordinary function
+// (`co_yield make_line(text, no);`), or give the type a constructor; clang compiles the braced
+// form correctly.
 #pragma once
 
 #include <coroutine>
