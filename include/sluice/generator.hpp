@@ -15,10 +15,11 @@
 // appears in a co_yield or co_await statement of any coroutine: for
 // `struct line { std::string text; int no; };`, `co_yield line{text, no};` destroys the member
 // twice (a double free, at -O0 as at -O2). The temporary is built by the body before the
-// promise sees it, so no generator can prevent this. With g++ 12, name the value first
-// (`line l{text, no}; co_yield std::move(l);`), build it in an ordinary function
-// (`co_yield make_line(text, no);`), or give the type a constructor; clang compiles the braced
-// form correctly.
+// promise sees it, so no generator can tell it from a safe `co_yield std::move(l)`. So with
+// g++ 12 a generator<T> of such an aggregate does not compile; the sentence says what to do:
+// give the type a constructor (then `co_yield line{text, no};` calls it and is correct), or
+// yield a type that has one. Types with constructors, trivially destructible aggregates and
+// every type with clang are unaffected.
 #pragma once
 
 #include <coroutine>
@@ -30,11 +31,26 @@
 #include <utility>
 
 namespace sluice {
+namespace detail {
+// Whether this compiler destroys the members of `co_yield T{...}` twice (see above).
+template <class T>
+inline constexpr bool braced_yield_miscompiled =
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ <= 12
+    std::is_aggregate_v<T> && !std::is_trivially_destructible_v<T>;
+#else
+    false;
+#endif
+}  // namespace detail
 
 template <class T>
 class generator {
  public:
   using value_type = std::remove_cvref_t<T>;
+  static_assert(!detail::braced_yield_miscompiled<value_type>,
+                "sluice: generator<T> of an aggregate whose members have destructors does not "
+                "compile with g++ 12, which destroys those members twice when a co_yield builds "
+                "the value in braces (co_yield T{...}: a double free); give T a constructor, or "
+                "yield a type that has one");
 
   struct promise_type {
     value_type* current_ = nullptr;

@@ -15,15 +15,13 @@
 #include "common/watchdog.hpp"
 
 // g++ 12 destroys the members of a braced aggregate temporary in a co_yield statement twice
-// (see <sluice/generator.hpp>), whatever the promise does, so the cases that yield one are
-// compiled only where that spelling is compiled correctly. -DSLUICE_TEST_BRACED_AGGREGATES=1
-// forces them in, to see whether a new g++ still has the bug.
-#ifndef SLUICE_TEST_BRACED_AGGREGATES
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#define SLUICE_TEST_BRACED_AGGREGATES 0
+// (see <sluice/generator.hpp>), so there a generator of such an aggregate does not compile
+// (test/compile_fail/generator_of_aggregate.cpp); the cases that yield aggregates are compiled
+// where the compiler builds them correctly.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ <= 12
+#define SLUICE_TEST_AGGREGATE_GENERATORS 0
 #else
-#define SLUICE_TEST_BRACED_AGGREGATES 1
-#endif
+#define SLUICE_TEST_AGGREGATE_GENERATORS 1
 #endif
 
 using namespace std::chrono_literals;
@@ -69,6 +67,7 @@ class owner {
   int no_;
 };
 
+#if SLUICE_TEST_AGGREGATE_GENERATORS
 line make_line(int i) { return line{text_of(i), i}; }
 
 sluice::generator<line> named_lines(int n) {
@@ -81,6 +80,7 @@ sluice::generator<line> named_lines(int n) {
 sluice::generator<line> made_lines(int n) {
   for (int i = 0; i < n; ++i) co_yield make_line(i);
 }
+#endif
 
 sluice::generator<entry> braced_entries(int n) {
   for (int i = 0; i < n; ++i) co_yield entry{text_of(i), i};
@@ -98,18 +98,20 @@ sluice::generator<owner> braced_owners(int n) {
   for (int i = 0; i < n; ++i) co_yield owner{std::make_unique<std::string>(text_of(i)), i};
 }
 
+#if SLUICE_TEST_AGGREGATE_GENERATORS
 sluice::generator<box> named_boxes(int n) {
   for (int i = 0; i < n; ++i) {
     box b{std::make_unique<std::string>(text_of(i)), i};
     co_yield std::move(b);
   }
 }
+#endif
 
 sluice::generator<std::unique_ptr<std::string>> made_unique_strings(int n) {
   for (int i = 0; i < n; ++i) co_yield std::make_unique<std::string>(text_of(i));
 }
 
-#if SLUICE_TEST_BRACED_AGGREGATES
+#if SLUICE_TEST_AGGREGATE_GENERATORS
 sluice::generator<line> braced_lines(int n) {
   for (int i = 0; i < n; ++i) co_yield line{text_of(i), i};
 }
@@ -124,13 +126,13 @@ sluice::generator<box> braced_boxes(int n) {
 #endif
 
 // Yields the same lvalue twice; after each resumption records what the body's variable holds.
-sluice::generator<line> yielded_lvalues(int n, std::vector<std::string>* kept) {
+sluice::generator<entry> yielded_lvalues(int n, std::vector<std::string>* kept) {
   for (int i = 0; i < n; ++i) {
-    line l{text_of(i), i};
-    co_yield l;
-    kept->push_back(l.text);
-    co_yield l;
-    kept->push_back(l.text);
+    entry e{text_of(i), i};
+    co_yield e;
+    kept->push_back(e.text());
+    co_yield e;
+    kept->push_back(e.text());
   }
 }
 
@@ -151,10 +153,12 @@ void expect_moved_out(Generator items, int n, Text text) {
 
 TEST_SUITE("generator") {
   TEST_CASE("a consumer moves out braced temporaries of types with std::string members") {
-    const auto line_text = [](const line& l) { return l.text; };
     const auto entry_text = [](const entry& e) { return e.text(); };
+#if SLUICE_TEST_AGGREGATE_GENERATORS
+    const auto line_text = [](const line& l) { return l.text; };
     SUBCASE("a named aggregate, moved") { expect_moved_out(named_lines(5), 5, line_text); }
     SUBCASE("an aggregate made by a function") { expect_moved_out(made_lines(5), 5, line_text); }
+#endif
     SUBCASE("entry{...}") { expect_moved_out(braced_entries(5), 5, entry_text); }
     SUBCASE("{...} of a type with a constructor") {
       expect_moved_out(listed_entries(5), 5, entry_text);
@@ -162,7 +166,7 @@ TEST_SUITE("generator") {
     SUBCASE("std::string{...}") {
       expect_moved_out(braced_strings(5), 5, [](const std::string& s) { return s; });
     }
-#if SLUICE_TEST_BRACED_AGGREGATES
+#if SLUICE_TEST_AGGREGATE_GENERATORS
     SUBCASE("line{...}") { expect_moved_out(braced_lines(5), 5, line_text); }
     SUBCASE("{...} of an aggregate") { expect_moved_out(listed_lines(5), 5, line_text); }
 #endif
@@ -172,14 +176,16 @@ TEST_SUITE("generator") {
     SUBCASE("a type with a std::unique_ptr member and a constructor") {
       expect_moved_out(braced_owners(5), 5, [](const owner& o) { return o.text(); });
     }
+#if SLUICE_TEST_AGGREGATE_GENERATORS
     SUBCASE("a named aggregate with a std::unique_ptr member, moved") {
       expect_moved_out(named_boxes(5), 5, [](const box& b) { return *b.text; });
     }
+#endif
     SUBCASE("std::make_unique") {
       expect_moved_out(made_unique_strings(5), 5,
                        [](const std::unique_ptr<std::string>& p) { return *p; });
     }
-#if SLUICE_TEST_BRACED_AGGREGATES
+#if SLUICE_TEST_AGGREGATE_GENERATORS
     SUBCASE("box{std::make_unique...}") {
       expect_moved_out(braced_boxes(5), 5, [](const box& b) { return *b.text; });
     }
@@ -189,9 +195,9 @@ TEST_SUITE("generator") {
   TEST_CASE("a yielded lvalue is copied: the consumer's move leaves the body's value alone") {
     std::vector<std::string> kept;
     std::vector<std::string> got;
-    for (auto&& l : yielded_lvalues(3, &kept)) {
-      line mine = std::move(l);
-      got.push_back(mine.text);
+    for (auto&& e : yielded_lvalues(3, &kept)) {
+      entry mine = std::move(e);
+      got.push_back(mine.text());
     }
     const std::vector<std::string> expected{text_of(0), text_of(0), text_of(1),
                                             text_of(1), text_of(2), text_of(2)};
@@ -217,12 +223,12 @@ TEST_SUITE("generator") {
                                {.concurrency = 2, .ordered = true})) > sluice::to_vector();
       CHECK(run(50) == expected);
     }
+#if SLUICE_TEST_AGGREGATE_GENERATORS
     SUBCASE("named aggregates") {
       auto run = (sluice::task(named_lines, sluice::branch) |
                   sluice::task([](line l) { return std::move(l.text); })) > sluice::to_vector();
       CHECK(run(50) == expected);
     }
-#if SLUICE_TEST_BRACED_AGGREGATES
     SUBCASE("braced aggregates") {
       auto run = (sluice::task(braced_lines, sluice::branch) |
                   sluice::task([](line l) { return std::move(l.text); })) > sluice::to_vector();
