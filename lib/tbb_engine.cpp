@@ -89,8 +89,9 @@ arena_pool& pool() {
   return the_pool;
 }
 
-// TBB hands the park to its workers inside libtbb, where ThreadSanitizer cannot see it; under
-// TSan (CMakeLists.txt) these tell it that a worker's use of the park comes after its making.
+// TBB hands the park and the enqueued tasks to its workers inside libtbb, where ThreadSanitizer
+// cannot see it; under TSan (CMakeLists.txt) these tell it that a worker's use of an object comes
+// after what the thread that handed it over did before.
 #if defined(SLUICE_TSAN_ANNOTATE)
 extern "C" void __tsan_acquire(void* addr);
 extern "C" void __tsan_release(void* addr);
@@ -239,12 +240,15 @@ class tbb_executor final : public executor {
       // enqueued task until it has handed the message over.
       graph->reserve_wait();
       if (park) park->enqueued();
+      published(&queue);  // oneTBB hands the task over out of ThreadSanitizer's sight
       arena->enqueue([this] {
+        seen(&queue);
         std::size_t next = 0;
         if (queue.take(next)) {
           begun();
           nodes[next].try_put(tbb::flow::continue_msg{});
         }
+        published(&queue);  // for wait(), which oneTBB wakes out of ThreadSanitizer's sight
         graph->release_wait();
       });
     }
@@ -256,6 +260,7 @@ class tbb_executor final : public executor {
 
     void wait() {
       arena->execute([&] { graph->wait_for_all(); });
+      seen(&queue);
     }
 
     std::unique_ptr<tbb::task_arena> arena;  // from the pool, given back when the run ends

@@ -10,11 +10,28 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define SLUICE_TEST_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SLUICE_TEST_UNDER_TSAN 1
+#endif
+#endif
+
 namespace sluice_test {
 
 // Whether this binary was built with AddressSanitizer or ThreadSanitizer.
 constexpr bool under_sanitizer() {
 #ifdef SLUICE_TEST_UNDER_SANITIZER
+  return true;
+#else
+  return false;
+#endif
+}
+
+// Whether this binary was built with ThreadSanitizer.
+constexpr bool under_thread_sanitizer() {
+#ifdef SLUICE_TEST_UNDER_TSAN
   return true;
 #else
   return false;
