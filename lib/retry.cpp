@@ -60,8 +60,8 @@ clock::duration jittered(clock::duration delay) {
   return clock::duration{draw(engine)};
 }
 
-[[noreturn]] void give_up(std::vector<std::exception_ptr>& errors) {
-  if (errors.size() == 1) std::rethrow_exception(errors.front());
+[[noreturn]] void give_up(std::vector<std::exception_ptr>& errors, give_up_with how) {
+  if (how == give_up_with::last_error || errors.size() == 1) std::rethrow_exception(errors.back());
   throw all_failed("retry", std::move(errors));
 }
 
@@ -88,18 +88,18 @@ void check_retry_policy(const retry_policy& policy, std::string_view who) {
 
 void after_failed_attempt(const retry_policy& policy, const std::stop_token& stop, std::size_t made,
                           std::exception_ptr error, std::vector<std::exception_ptr>& errors,
-                          std::vector<std::exception_ptr>* failed) {
+                          std::vector<std::exception_ptr>* failed, give_up_with how) {
   if (failed != nullptr) failed->push_back(error);
   errors.push_back(std::move(error));
-  if (made >= policy.max_attempts) give_up(errors);
+  if (made >= policy.max_attempts) give_up(errors, how);
   const bool retryable =
       policy.retry_if ? policy.retry_if(errors.back()) : is_std_exception(errors.back());
-  if (!retryable || stop.stop_requested()) give_up(errors);
+  if (!retryable || stop.stop_requested()) give_up(errors, how);
 
   clock::duration delay = backoff_delay(policy, made);
   if (policy.jitter) delay = jittered(delay);
   const clock& time = clock_or_system(policy.clock);
-  if (!time.sleep_until(time.now() + delay, stop)) give_up(errors);
+  if (!time.sleep_until(time.now() + delay, stop)) give_up(errors, how);
 }
 
 }  // namespace sluice::detail

@@ -174,8 +174,10 @@ TEST_SUITE("opmap") {
     CHECK(fake.sleeps().size() == 100);  // two backoff waits per item, none of them real
   }
 
-  TEST_CASE("opmap with retry keeps every attempt of an item that never succeeds" *
-            doctest::timeout(30)) {
+  TEST_CASE(
+      "opmap with retry keeps every attempt of an item that never succeeds, the last as its "
+      "error" *
+      doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};
     sluice::manual_clock fake;
     call_log calls;
@@ -196,7 +198,9 @@ TEST_SUITE("opmap") {
     CHECK(item_of(why.attempts[1]) == 302);
     CHECK(item_of(why.attempts[2]) == 303);
     CHECK(calls.of(3) == 3);
-    CHECK_THROWS_AS(static_cast<void>(out[3].value()), sluice::all_failed);
+    CHECK(why.error == why.attempts.back());
+    CHECK(item_of(why.error) == 303);
+    CHECK_THROWS_AS(static_cast<void>(out[3].value()), test_error);  // its type, not all_failed
   }
 
   TEST_CASE("opmap with a cache calls f once per distinct input" * doctest::timeout(30)) {

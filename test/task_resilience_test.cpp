@@ -75,7 +75,10 @@ TEST_SUITE("task resilience") {
     CHECK(out.stats()[1].failed == 0);
   }
 
-  TEST_CASE("a failed item's failure lists every attempt, oldest first" * doctest::timeout(30)) {
+  TEST_CASE(
+      "a failed item's failure lists every attempt, oldest first, and its error is the last "
+      "attempt's own exception" *
+      doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};
     call_log calls;
     failures handled;
@@ -93,16 +96,21 @@ TEST_SUITE("task resilience") {
       CHECK(f.task == "fetch");
       REQUIRE(f.attempts.size() == 3);
       CHECK(what_of(f.attempts[0]) == "attempt 1");
+      CHECK(what_of(f.attempts[1]) == "attempt 2");
       CHECK(what_of(f.attempts[2]) == "attempt 3");
-      CHECK_THROWS_AS(std::rethrow_exception(f.error), sluice::all_failed);
+      CHECK(f.error == f.attempts.back());
+      CHECK(what_of(f.error) == "attempt 3");
     }
   }
 
-  TEST_CASE("without on_error, an item whose retries run out stops the run with all_failed" *
-            doctest::timeout(30)) {
+  TEST_CASE(
+      "without on_error, an item whose retries run out stops the run with its last "
+      "attempt's own exception, its type unchanged" *
+      doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};
-    auto bad_seven = [](int x) {
-      if (x == 7) throw std::runtime_error("seven");
+    call_log calls;
+    auto bad_seven = [&](int x) {
+      if (x == 7) throw sluice_test::test_error{100 + calls.add(x)};  // 101, then 102
       return x;
     };
     auto p = sluice::task(numbers, sluice::branch) |
@@ -110,8 +118,37 @@ TEST_SUITE("task resilience") {
     try {
       p(20);
       FAIL("the run should have failed");
+    } catch (const sluice::all_failed&) {
+      FAIL("a task's retry must not wrap the item's exception in all_failed");
+    } catch (const sluice_test::test_error& e) {
+      CHECK(e.item == 102);  // the second, last attempt's
+    }
+    CHECK(calls.of(7) == 2);
+  }
+
+  TEST_CASE("a task's retry rethrows the last attempt's all_failed as it is, not wrapped again" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    call_log calls;
+    failures handled;
+    // Each attempt is a fallback sequence that throws its own all_failed.
+    auto keys = sluice::with_fallback(
+        [&](int x, int key) -> int { throw sluice_test::test_error{10 * calls.add(x) + key}; },
+        std::vector<int>{1, 2});
+    auto p = sluice::task(numbers, sluice::branch) |
+             sluice::task(keys, {.retry = quick_retry(2), .on_error = handled.handler()}) >
+                 sluice::count();
+    CHECK(p(1) == 0);
+    REQUIRE(handled.seen.size() == 1);
+    const sluice::failure& f = handled.seen.front();
+    REQUIRE(f.attempts.size() == 2);
+    CHECK(f.error == f.attempts.back());
+    try {
+      std::rethrow_exception(f.error);
     } catch (const sluice::all_failed& e) {
-      CHECK(e.errors().size() == 2);
+      REQUIRE(e.errors().size() == 2);  // the last attempt's two keys, not the two attempts
+      CHECK(sluice_test::item_of(e.errors()[0]) == 31);
+      CHECK(sluice_test::item_of(e.errors()[1]) == 42);
     }
   }
 

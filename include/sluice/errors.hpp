@@ -17,11 +17,15 @@ namespace sluice {
 //
 // Example:
 //   task(parse, {.on_error = [](const sluice::failure& f) { log(f.task, f.input_text); }})
+// `error` is the last attempt's own exception, with its original type: error ==
+// attempts.back(), also when the task's retry ran out (a task never wraps it in
+// sluice::all_failed; that is only what a standalone sluice::retry throws). Without on_error,
+// the same exception is the one the run rethrows to the caller.
 // Lifetime: a failure owns everything it holds; handlers may copy it freely.
 struct failure {
   std::string task{};          // the task's name ("task#3" unless named)
   std::uint64_t sequence = 0;  // the item's 0-based position in the producer's output
-  std::exception_ptr error{};  // the last error
+  std::exception_ptr error{};  // the last attempt's own exception (== attempts.back())
   std::vector<std::exception_ptr> attempts{};  // one per failed attempt, oldest first
   std::any input{};                            // a copy of the input when it is copyable
   std::string input_text{};                    // the input rendered with operator<< when it has one
@@ -38,8 +42,10 @@ struct skip_t {
 };
 inline constexpr skip_t skip{};
 
-// Every attempt failed: a retry that ran out of attempts, or a fallback sequence (with_fallback,
-// first_of) whose every alternative threw.
+// Every attempt failed: a standalone retry (sluice::retry, sluice::resilient) that ran out of
+// attempts, or a fallback sequence (with_fallback, first_of) whose every alternative threw. A
+// task's or opmap's retry option does not throw it: there the item fails with its last
+// attempt's own exception (see failure).
 //
 // Example:
 //   try { fetch(url); } catch (const sluice::all_failed& e) { for (auto& err : e.errors()) ...; }

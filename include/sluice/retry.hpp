@@ -53,15 +53,26 @@ namespace detail {
 // ("task 'fetch' (task#2)") when a pipeline is built.
 void check_retry_policy(const retry_policy& policy, std::string_view who);
 
+// What a retry that runs out of attempts throws.
+enum class give_up_with {
+  // sluice::all_failed holding every attempt's exception, oldest first (the only exception
+  // unchanged when just one attempt failed): sluice::retry and sluice::resilient.
+  all_failed,
+  // The last attempt's own exception, unchanged: a task's retry option (and opmap's), whose
+  // failure::attempts already lists every attempt and whose failure::error is the last one.
+  last_error,
+};
+
 // The slow path of run_with_retry, called inside the handler of a failed attempt: records
 // `error` (attempt number `made`, 1-based) in `errors` and in `*failed` when not null, then
 // either waits the backoff delay and returns (the caller makes the next attempt) or gives up by
-// throwing: `error` itself when it is the only failure, else sluice::all_failed("retry", errors).
+// throwing as `how` says: with give_up_with::all_failed, `error` itself when it is the only
+// failure, else sluice::all_failed("retry", errors); with give_up_with::last_error, `error`.
 // It gives up when `made` reached max_attempts, when retry_if rejects `error`, or when `stop` is
 // requested before or during the wait.
 void after_failed_attempt(const retry_policy& policy, const std::stop_token& stop, std::size_t made,
                           std::exception_ptr error, std::vector<std::exception_ptr>& errors,
-                          std::vector<std::exception_ptr>* failed);
+                          std::vector<std::exception_ptr>* failed, give_up_with how);
 
 // The one code path of every retry (sluice::retry and task_options::retry): runs `attempt()`
 // under `policy` until it returns, and returns what it returns (void and references included).
@@ -71,16 +82,18 @@ void after_failed_attempt(const retry_policy& policy, const std::stop_token& sto
 //
 // An attempt that succeeds at once costs a call and an exception handler: no allocation, no
 // clock read; the error vector is filled only once an attempt has failed.
-// Exceptions: as after_failed_attempt: the only error unchanged, or sluice::all_failed.
+// Exceptions: as after_failed_attempt: by default the only error unchanged, or
+// sluice::all_failed; with give_up_with::last_error, the last attempt's exception unchanged.
 template <class Attempt>
 decltype(auto) run_with_retry(const retry_policy& policy, std::stop_token stop, Attempt&& attempt,
-                              std::vector<std::exception_ptr>* failed) {
+                              std::vector<std::exception_ptr>* failed,
+                              give_up_with how = give_up_with::all_failed) {
   std::vector<std::exception_ptr> errors;  // default construction does not allocate
   for (std::size_t made = 1;; ++made) {
     try {
       return attempt();
     } catch (...) {
-      after_failed_attempt(policy, stop, made, std::current_exception(), errors, failed);
+      after_failed_attempt(policy, stop, made, std::current_exception(), errors, failed, how);
     }
   }
 }

@@ -80,7 +80,10 @@ struct task_options {
   bool ordered = false;         // emit outputs in input order even when concurrency > 1
   // Resilience, around each item's call in this order: cache, rate, retry, and in each attempt
   // breaker, then timeout (docs/resilience.md).
-  std::optional<retry_policy> retry{};       // attempts per item; failure::attempts lists them
+  // Attempts per item. When they run out, the item fails with its last attempt's own exception
+  // (its type unchanged, no sluice::all_failed): that is failure::error, and failure::attempts
+  // lists every attempt; without on_error it is the exception the run rethrows.
+  std::optional<retry_policy> retry{};
   std::optional<rate_limit> rate{};          // a token per call (a cache hit takes none); copies
                                              // of a rate_limit share its bucket
   std::optional<cache_policy> cache{};       // keyed by the input; lives as long as the pipeline

@@ -63,6 +63,8 @@ class task_guard {
   }
 
   // One item's call. Every failed attempt's exception is appended to `failed`, oldest first.
+  // Exceptions: when its attempts fail, the last attempt's own exception (failed.back()), also
+  // after a retry: the task adds no sluice::all_failed wrapper.
   Result call(const Fn& fn, In& input, const std::stop_source& run_stop,
               std::vector<std::exception_ptr>& failed) const {
     if constexpr (cacheable<In, Result>) {
@@ -80,9 +82,11 @@ class task_guard {
       throw_rate_limit_cancelled();  // the run is stopping: nobody sees this error
     }
     if (options_.retry) {
+      // A task's retry that runs out throws the last attempt's own exception: it becomes
+      // failure::error (== failure::attempts.back()), or the run's error without on_error.
       return run_with_retry(
           *options_.retry, run_stop.get_token(), [&] { return attempt(fn, input, run_stop); },
-          &failed);
+          &failed, give_up_with::last_error);
     }
     try {
       return attempt(fn, input, run_stop);
