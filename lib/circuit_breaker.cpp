@@ -7,17 +7,12 @@
 #include <vector>
 
 #include <sluice/circuit_breaker.hpp>
+#include <sluice/detail/saturate.hpp>
 
 #include "messages.hpp"
 
 namespace sluice {
 namespace detail {
-namespace {
-
-// open_for is capped so that the time it half-opens cannot overflow the clock's nanoseconds.
-constexpr std::chrono::milliseconds longest_open = std::chrono::hours{24 * 365 * 100};
-
-}  // namespace
 
 // The state shared by the copies of a circuit_breaker. Every member is guarded by mu_; the
 // policy and the clock are set once.
@@ -130,7 +125,7 @@ class breaker_core {
 
   void open(clock::time_point now, std::string why) {
     state_ = circuit_state::open;
-    half_open_at_ = now + std::min(policy_.open_for, longest_open);
+    half_open_at_ = saturating_add(now, policy_.open_for);  // beyond the clock's range: never
     why_open_ = std::move(why);
     ++stats_.opened;
   }

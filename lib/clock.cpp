@@ -2,6 +2,7 @@
 #include <thread>
 
 #include <sluice/clock.hpp>
+#include <sluice/detail/saturate.hpp>
 
 namespace sluice {
 namespace {
@@ -43,8 +44,7 @@ clock::time_point manual_clock::now() const {
 
 std::chrono::system_clock::time_point manual_clock::wall_now() const {
   std::lock_guard lock(mu_);
-  return manual_wall_epoch +
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(elapsed_);
+  return detail::saturating_add(manual_wall_epoch, elapsed_);
 }
 
 bool manual_clock::sleep_until(time_point deadline, std::stop_token stop) const {
@@ -62,7 +62,10 @@ bool manual_clock::sleep_until(time_point deadline, std::stop_token stop) const 
 void manual_clock::advance(duration by) {
   {
     std::lock_guard lock(mu_);
-    if (by > duration::zero()) elapsed_ += by;
+    // Time saturates at time_point::max() (a sleep "forever" may have taken it there).
+    if (by > duration::zero()) {
+      elapsed_ = detail::saturating_add(manual_epoch + elapsed_, by) - manual_epoch;
+    }
   }
   moved_.notify_all();
 }

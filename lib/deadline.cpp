@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <sluice/detail/deadline.hpp>
+#include <sluice/detail/saturate.hpp>
 
 #include "process.hpp"
 
@@ -80,7 +81,7 @@ timer& the_timer() {
 }  // namespace
 
 deadline_guard::deadline_guard(std::stop_source source, std::chrono::milliseconds after)
-    : source_(std::move(source)), at_(std::chrono::steady_clock::now() + after) {
+    : source_(std::move(source)), at_(saturating_add(std::chrono::steady_clock::now(), after)) {
   id_ = the_timer().arm(at_, &source_, &expired_);
 }
 

@@ -15,6 +15,7 @@
 #include <sluice/cache.hpp>
 #include <sluice/codec.hpp>
 #include <sluice/detail/disk_cache.hpp>
+#include <sluice/detail/saturate.hpp>
 
 namespace sluice::detail {
 namespace {
@@ -135,10 +136,12 @@ std::optional<disk_directory::hit> disk_directory::load(std::string_view key) co
 
     hit found{std::string{value}, sluice::clock::duration::max()};
     if (ttl_ > std::chrono::milliseconds::zero()) {
+      using wall = std::chrono::system_clock::duration;
+      const wall ttl = saturating_cast<wall>(ttl_);  // milliseconds::max() must not wrap
       auto age = clock_->wall_now() - written;
       if (age < decltype(age)::zero()) age = decltype(age)::zero();  // written "in the future"
-      if (age >= ttl_) return std::nullopt;                          // expired
-      found.time_left = std::chrono::duration_cast<sluice::clock::duration>(ttl_ - age);
+      if (age >= ttl) return std::nullopt;                           // expired
+      found.time_left = saturating_cast<sluice::clock::duration>(ttl - age);
     }
     return found;
   } catch (const codec_error&) {

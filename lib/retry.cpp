@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include <sluice/detail/saturate.hpp>
 #include <sluice/retry.hpp>
 
 #include "messages.hpp"
@@ -42,14 +43,16 @@ bool is_std_exception(const std::exception_ptr& error) {
   }
 }
 
-// The delay before attempt made + 1: min(max_delay, min_delay * backoff^(made - 1)).
+// The delay before attempt made + 1: min(max_delay, min_delay * backoff^(made - 1)). A delay
+// longer than the clock can hold (about 292 years) is the longest it can.
 clock::duration backoff_delay(const retry_policy& policy, std::size_t made) {
   using nanos = std::chrono::duration<double, std::nano>;
   const nanos cap = policy.max_delay;
   // pow() may overflow to infinity for many attempts; the comparison still caps it.
   const nanos delay =
       nanos{policy.min_delay} * std::pow(policy.backoff, static_cast<double>(made - 1));
-  if (!(delay < cap)) return std::chrono::duration_cast<clock::duration>(policy.max_delay);
+  if (!(delay < cap)) return saturating_cast<clock::duration>(policy.max_delay);
+  if (!(delay < nanos{clock::duration::max()})) return clock::duration::max();
   return std::chrono::round<clock::duration>(delay);
 }
 
@@ -99,7 +102,7 @@ void after_failed_attempt(const retry_policy& policy, const std::stop_token& sto
   clock::duration delay = backoff_delay(policy, made);
   if (policy.jitter) delay = jittered(delay);
   const clock& time = clock_or_system(policy.clock);
-  if (!time.sleep_until(time.now() + delay, stop)) give_up(errors, how);
+  if (!time.sleep_until(saturating_add(time.now(), delay), stop)) give_up(errors, how);
 }
 
 }  // namespace sluice::detail

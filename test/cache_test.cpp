@@ -173,6 +173,30 @@ TEST_SUITE("cache") {
     CHECK(f.count() == 2);
   }
 
+  TEST_CASE(
+      "a ttl too long for the clock never expires: the second call hits, in memory and on "
+      "disk") {
+    temp_dir dir;
+    for (const std::chrono::milliseconds ttl :
+         {std::chrono::milliseconds::max(), std::chrono::milliseconds{24h * 365 * 1000}}) {
+      for (const std::string& directory : {std::string{}, dir.str()}) {
+        CAPTURE(ttl.count());
+        CAPTURE(directory);
+        counted f;
+        const sluice::cache_policy policy{.ttl = ttl, .directory = directory};
+        auto cached = sluice::cached(f, policy);
+        CHECK(cached(1) == "value of 1");
+        CHECK(cached(1) == "value of 1");
+        CHECK(f.count() == 1);
+        if (!directory.empty()) {
+          CHECK(sluice::cached(f, policy)(1) == "value of 1");  // a new wrapper reads the entry
+          CHECK(f.count() == 1);
+          std::filesystem::remove_all(dir.path());  // the next ttl starts from an empty directory
+        }
+      }
+    }
+  }
+
   TEST_CASE("without ttl entries never expire") {
     sluice::manual_clock clock;
     counted f;

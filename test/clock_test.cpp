@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 
 #include <sluice/clock.hpp>
+#include <sluice/detail/saturate.hpp>
 
 #include "common/gate.hpp"
 #include "common/run_on_threads.hpp"
@@ -48,6 +49,46 @@ TEST_SUITE("clock") {
     CHECK(clock.now() - start == 2s);
     CHECK(clock.wall_now() - wall_start == 2s);
     CHECK(clock.sleeps().empty());  // advance() is not a sleep
+  }
+
+  TEST_CASE("manual_clock saturates at the end of its range instead of overflowing") {
+    sluice::manual_clock clock;
+    const auto wall_start = clock.wall_now();
+    CHECK(clock.sleep_until(sluice::clock::time_point::max()));  // a sleep "forever"
+    CHECK(clock.now() == sluice::clock::time_point::max());
+    CHECK(clock.wall_now() > wall_start);
+    clock.advance(1h);
+    clock.advance(sluice::clock::duration::max());
+    CHECK(clock.now() == sluice::clock::time_point::max());
+    CHECK(clock.wall_now() > wall_start);
+
+    sluice::manual_clock other;
+    const auto start = other.now();
+    other.advance(sluice::clock::duration::max());
+    CHECK(other.now() == sluice::clock::time_point::max());
+    CHECK(other.now() > start);
+  }
+
+  TEST_CASE("saturating_add gives the deadline of a user duration, or the clock's end") {
+    using sluice::detail::saturating_add;
+    using point = std::chrono::steady_clock::time_point;
+    const point at = point{} + 24h;
+    CHECK(saturating_add(at, 5ms) == at + 5ms);
+    CHECK(saturating_add(at, -5ms) == at - 5ms);
+    CHECK(saturating_add(at, std::chrono::milliseconds::max()) == point::max());
+    CHECK(saturating_add(at, std::chrono::milliseconds{24h * 365 * 1000}) == point::max());
+    CHECK(saturating_add(at, std::chrono::hours::max()) == point::max());
+    CHECK(saturating_add(point{} - 24h, std::chrono::milliseconds::min()) == point::min());
+    CHECK(saturating_add(point::max() - 1ms, 2ms) == point::max());
+    CHECK(saturating_add(point::max() - 2ms, 1ms) == point::max() - 1ms);
+    CHECK(saturating_add(at, std::chrono::duration<double>{1e300}) == point::max());
+    CHECK(saturating_add(at, std::chrono::duration<double>{0.5}) == at + 500ms);
+    // A coarser time point keeps its own unit.
+    const auto minute = std::chrono::time_point<std::chrono::system_clock, std::chrono::minutes>{};
+    CHECK(saturating_add(minute, std::chrono::nanoseconds::max()) ==
+          minute +
+              std::chrono::duration_cast<std::chrono::minutes>(std::chrono::nanoseconds::max()));
+    static_assert(saturating_add(point{}, std::chrono::seconds::max()) == point::max());
   }
 
   TEST_CASE("manual_clock returns false at once for a stopped token, in both modes") {

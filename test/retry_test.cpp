@@ -146,6 +146,29 @@ TEST_SUITE("retry") {
     }
   }
 
+  TEST_CASE("a delay too long for the clock waits as long as the clock can; it is not skipped") {
+    for (const std::chrono::milliseconds delay :
+         {std::chrono::milliseconds{24h * 365 * 1000}, std::chrono::milliseconds::max()}) {
+      CAPTURE(delay.count());
+      sluice::manual_clock clock;
+      const auto start = clock.now();
+      std::atomic<int> calls{0};
+      auto broken = [&]() -> int { throw test_error{++calls}; };
+      const sluice::retry_policy policy{.max_attempts = 2,
+                                        .min_delay = delay,
+                                        .max_delay = delay,
+                                        .jitter = false,
+                                        .clock = &clock};
+      CHECK(all_failed_errors(error_of(sluice::retry(broken, policy))).size() == 2);
+      const std::vector<sluice::clock::duration> sleeps = clock.sleeps();
+      REQUIRE(sleeps.size() == 1);
+      // The clock's nanoseconds end about 292 years after its epoch: the wait reaches that end.
+      CHECK(sleeps.front() == sluice::clock::time_point::max() - start);
+      CHECK(sleeps.front() > 24h * 365 * 200);
+      CHECK(clock.now() == sluice::clock::time_point::max());
+    }
+  }
+
   TEST_CASE("a retry that succeeds at once does not wait or read the clock") {
     sluice::manual_clock clock;
     auto wrapped = sluice::retry([](int x) { return x + 1; }, {.clock = &clock});
@@ -383,6 +406,31 @@ TEST_SUITE("retry") {
     REQUIRE(sluice_test::eventually([&] { return calls.load() == 1; }));
     source.request_stop();
     caller.join();
+    CHECK(item_of(outcome) == 1);
+    CHECK(calls == 1);
+  }
+
+  TEST_CASE(
+      "retry on the system clock with a delay of milliseconds::max() waits until a stop "
+      "request" *
+      doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    std::atomic<int> calls{0};
+    auto broken = [&](std::stop_token) -> int { throw test_error{++calls}; };
+    auto wrapped = sluice::retry(broken, {.max_attempts = 2,
+                                          .min_delay = std::chrono::milliseconds::max(),
+                                          .max_delay = std::chrono::milliseconds::max(),
+                                          .jitter = false});
+    std::stop_source source;
+    std::exception_ptr outcome;
+    std::thread caller([&] { outcome = error_of([&] { return wrapped(source.get_token()); }); });
+    const bool first = sluice_test::eventually([&] { return calls.load() >= 1; });
+    // A wait that was skipped would make the second attempt now; give it the chance to show.
+    const bool second = sluice_test::eventually([&] { return calls.load() >= 2; }, 100ms);
+    source.request_stop();
+    caller.join();
+    CHECK(first);
+    CHECK_FALSE(second);
     CHECK(item_of(outcome) == 1);
     CHECK(calls == 1);
   }

@@ -3,6 +3,8 @@
 // errors_test.cpp and cancellation_test.cpp.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -68,6 +70,33 @@ sluice::generator<labelled> labels(int limit) {
 
 sluice::generator<std::unique_ptr<int>> boxes(int limit) {
   for (int i = 0; i < limit; ++i) co_yield std::make_unique<int>(i);
+}
+
+// The sizes of the batches a sink received, recorded from the sink's thread.
+struct batch_sizes {
+  std::mutex mu;
+  std::condition_variable changed;
+  std::vector<std::size_t> seen;  // guarded by mu
+
+  void add(std::size_t size) {
+    {
+      std::lock_guard lock(mu);
+      seen.push_back(size);
+    }
+    changed.notify_all();
+  }
+};
+
+// Yields 0, then waits until a batch has reached the sink or `pause` has passed, then yields
+// 1 .. limit - 1.
+sluice::generator<int> pause_after_first(int limit, batch_sizes* sizes,
+                                         std::chrono::milliseconds pause) {
+  co_yield 0;
+  {
+    std::unique_lock lock(sizes->mu);
+    sizes->changed.wait_for(lock, pause, [&] { return !sizes->seen.empty(); });
+  }
+  for (int i = 1; i < limit; ++i) co_yield i;
 }
 
 // Yields 0, 1, 2, then waits for `hold` to open, then yields 3, 4.
@@ -263,6 +292,25 @@ TEST_SUITE("shapes") {
                                                {10, 11, 12, 13, 14},
                                                {15, 16, 17, 18, 19},
                                                {20, 21, 22}});
+  }
+
+  TEST_CASE("batch(n, milliseconds::max()) never flushes a partial batch early: batches of n" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    // The producer pauses after its first item. A max_wait whose deadline overflowed into the
+    // past flushes that item alone at once (the pause ends on it); a saturated one waits.
+    const std::chrono::milliseconds pause{sluice_test::scaled(300, 1500)};
+    for (const std::chrono::milliseconds max_wait :
+         {std::chrono::milliseconds::max(), std::chrono::milliseconds{24h * 365 * 1000}}) {
+      CAPTURE(max_wait.count());
+      batch_sizes sizes;
+      auto record = [&](const std::vector<int>& batch) { sizes.add(batch.size()); };
+      auto run = sluice::task(pause_after_first, sluice::branch) |
+                 sluice::batch(3, max_wait) > sluice::for_each(record);
+      run(9, &sizes, pause);
+      std::lock_guard lock(sizes.mu);
+      CHECK(sizes.seen == std::vector<std::size_t>{3, 3, 3});
+    }
   }
 
   TEST_CASE("batch(n) never emits an empty batch" * doctest::timeout(30)) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -236,6 +237,34 @@ TEST_SUITE("task resilience") {
       REQUIRE(f.attempts.size() == 2);
       CHECK_THROWS_AS(std::rethrow_exception(f.attempts[0]), sluice::timeout_error);
       CHECK_THROWS_AS(std::rethrow_exception(f.attempts[1]), sluice::timeout_error);
+    }
+  }
+
+  TEST_CASE("a timeout of milliseconds::max() never expires, not even after a later deadline" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    // Each call waits until a 1 ms deadline armed after its attempt's own has passed. The timer
+    // fires deadlines in order, so an attempt deadline that overflowed into the past would have
+    // stopped the call first; a saturated one never does.
+    auto outlasts = [](int x, std::stop_token attempt) {
+      std::stop_source later;
+      {
+        const sluice::detail::deadline_guard one_ms(later, 1ms);
+        std::mutex mu;
+        std::condition_variable_any passed;
+        std::unique_lock lock(mu);
+        passed.wait(lock, later.get_token(), [] { return false; });
+      }
+      return attempt.stop_requested() ? -1 : x;
+    };
+    for (const std::chrono::milliseconds timeout :
+         {std::chrono::milliseconds::max(), std::chrono::milliseconds{24h * 365 * 1000}}) {
+      CAPTURE(timeout.count());
+      auto p = sluice::task(numbers, sluice::branch) |
+               sluice::task(outlasts, {.concurrency = 2, .timeout = timeout}) > sluice::to_vector();
+      std::vector<int> out = p(4);
+      std::sort(out.begin(), out.end());
+      CHECK(out == std::vector<int>{0, 1, 2, 3});
     }
   }
 

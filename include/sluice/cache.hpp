@@ -39,6 +39,7 @@
 #include <sluice/clock.hpp>
 #include <sluice/codec.hpp>
 #include <sluice/detail/disk_cache.hpp>
+#include <sluice/detail/saturate.hpp>
 #include <sluice/detail/stop_token_arg.hpp>
 
 namespace sluice {
@@ -48,7 +49,8 @@ namespace sluice {
 // Example:
 //   sluice::cache_policy{.ttl = 10min, .max_entries = 500, .directory = "/tmp/geo-cache"}
 struct cache_policy {
-  std::chrono::milliseconds ttl{0};  // age at which an entry expires; 0: never
+  std::chrono::milliseconds ttl{0};  // age at which an entry expires; 0 (or too long for the
+                                     // clock, as milliseconds::max()): never
   std::size_t max_entries = 10'000;  // entries kept in memory; least recently used goes first
   // "": a memory cache. Otherwise a persistent cache in that directory (created when missing):
   // keys and values must have a sluice::codec; ttl counts from when an entry was written, on the
@@ -146,7 +148,7 @@ class cache_store {
   template <class Compute>
   Value compute_and_publish(const Key& key, Compute& compute, computation& mine) {
     std::optional<Value> value;
-    sluice::clock::duration time_left = ttl_;
+    sluice::clock::duration time_left = saturating_cast<sluice::clock::duration>(ttl_);
     std::exception_ptr error;
     try {
       if constexpr (has_codec<Key> && has_codec<Value>) {
@@ -195,10 +197,9 @@ class cache_store {
   }
 
   void remember(const Key& key, const Value& value, sluice::clock::duration time_left) {
-    const auto now = ttl_.count() == 0 ? sluice::clock::time_point{} : clock_->now();
-    const auto expires = ttl_.count() == 0 || time_left >= sluice::clock::time_point::max() - now
-                             ? sluice::clock::time_point::max()
-                             : now + time_left;
+    // A ttl too long for the clock (milliseconds::max()) saturates: the entry never expires.
+    const auto expires = ttl_.count() == 0 ? sluice::clock::time_point::max()
+                                           : saturating_add(clock_->now(), time_left);
     if (auto found = index_.find(key); found != index_.end()) {
       found->second->value = value;
       found->second->expires = expires;

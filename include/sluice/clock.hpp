@@ -70,7 +70,7 @@ class manual_clock final : public clock {
   bool sleep_until(time_point deadline, std::stop_token stop = {}) const override;
 
   // Moves the time forward by `by` (a negative value is ignored) and wakes the sleepers it
-  // reaches.
+  // reaches. Time stops at time_point::max() rather than overflow.
   void advance(duration by);
   // Every sleep asked for (deadline minus the time it was asked at), in the order asked.
   std::vector<duration> sleeps() const;

@@ -32,7 +32,9 @@ namespace sluice {
 // min(max_delay, min_delay * backoff^(n-1)); with `jitter` the wait is a uniform draw in
 // [0, that delay] ("full jitter"), so that many callers failing together do not retry together.
 // Invalid values (max_attempts 0, backoff < 1, a negative min_delay, max_delay < min_delay) are
-// rejected with std::invalid_argument when the wrapper or the pipeline is built.
+// rejected with std::invalid_argument when the wrapper or the pipeline is built. A delay too long
+// for the clock (milliseconds::max(), 1000 years) waits until the clock's end: its deadline
+// saturates instead of overflowing.
 // Lifetime: `clock`, when set, must outlive every wrapper and run using the policy.
 struct retry_policy {
   std::size_t max_attempts = 3;                 // counts calls, the first one included; >= 1

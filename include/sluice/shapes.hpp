@@ -275,8 +275,9 @@ requires(sizeof...(Branches) > 0 &&
 }
 
 // Groups items into std::vector of at most n. A partial batch leaves when max_wait has passed
-// since its first item (0: only when full, or at the end of the stream). n == 0 is rejected
-// with std::invalid_argument when the pipeline runs.
+// since its first item (0: only when full, or at the end of the stream; a max_wait too long for
+// the clock, as milliseconds::max(), never passes). n == 0 is rejected with
+// std::invalid_argument when the pipeline runs.
 inline auto batch(std::size_t n,
                   std::chrono::milliseconds max_wait = std::chrono::milliseconds{0}) {
   return detail::as_pipeline(detail::batch_stage{n, max_wait});

@@ -90,7 +90,9 @@ struct task_options {
                                              // object, so a second run hits it
   std::chrono::milliseconds timeout{0};      // per attempt; 0 -> none. A callable that takes a
                                              // trailing std::stop_token is asked to stop at the
-                                             // deadline; the attempt fails with timeout_error
+                                             // deadline; the attempt fails with timeout_error.
+                                             // Too long for the clock (milliseconds::max()):
+                                             // the deadline saturates and never passes
   std::optional<circuit_breaker> breaker{};  // shared with every copy of the breaker
   std::function<void(const failure&)> on_error{};  // empty -> the first error stops the run
 };

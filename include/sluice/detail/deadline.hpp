@@ -11,7 +11,8 @@
 namespace sluice::detail {
 
 // While alive, requests a stop on `source` once `after` has passed (lib/deadline.cpp: one
-// process-wide timer thread keeps every armed deadline in order).
+// process-wide timer thread keeps every armed deadline in order). A deadline beyond the
+// clock's range (milliseconds::max()) saturates: it never passes.
 //
 // Thread safety: a guard is used by the thread that made it; the timer thread only touches it
 // under the timer's lock. The destructor disarms it, waiting for a stop request in progress.

@@ -24,6 +24,7 @@
 
 #include <sluice/detail/channel.hpp>
 #include <sluice/detail/run.hpp>
+#include <sluice/detail/saturate.hpp>
 #include <sluice/detail/stage.hpp>
 
 namespace sluice::detail {
@@ -347,7 +348,7 @@ class batch_runtime final : public activation_target {
         if (!item.value) continue;
         if (pending.empty()) {
           first = item.meta;
-          deadline = std::chrono::steady_clock::now() + max_wait_;
+          deadline = saturating_add(std::chrono::steady_clock::now(), max_wait_);
         }
         pending.push_back(std::move(*item.value));
         item.value.reset();
