@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <new>
 #include <stdexcept>
 #include <system_error>
 
@@ -22,6 +23,11 @@ namespace {
 
 constexpr std::string_view magic = "sluice-c";
 constexpr std::uint32_t format_version = 1;
+
+// The largest entry file the cache writes or reads, header and checksum included. A larger file
+// at an entry's path is damaged: it is never read into memory (a sparse file of a terabyte would
+// be a terabyte allocation), and a larger entry is kept in memory only.
+constexpr std::uint64_t max_entry_bytes = std::uint64_t{1} << 30;
 
 // Closes a file descriptor when it goes out of scope.
 class file_closer {
@@ -52,9 +58,23 @@ std::string os_error(int error) {
                            "\" cannot be used as a cache: " + why);
 }
 
-bool read_file(int fd, std::string& out) {
+// Reads the entry file at `path` into `out`. False, at once, for anything but a regular file of
+// at most max_entry_bytes: nothing there, a FIFO (whose open() for reading waits for a writer),
+// a device, a socket, a directory, a symbolic link, a file too large. What it reads is only
+// bytes; load() checks them.
+bool read_entry(const std::string& path, std::string& out) {
   struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) return false;
+  // Only a regular file is opened at all: opening a FIFO blocks, opening a device may act.
+  if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) return false;
+  // The path may have become a FIFO or a link since: O_NONBLOCK and O_NOFOLLOW keep open() from
+  // waiting or following, and fstat() looks again at what was opened.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+  if (fd < 0) return false;
+  file_closer closer{fd};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_size < 0 ||
+      static_cast<std::uint64_t>(info.st_size) > max_entry_bytes) {
+    return false;
+  }
   out.resize(static_cast<std::size_t>(info.st_size));
   std::size_t done = 0;
   while (done < out.size()) {
@@ -110,14 +130,9 @@ std::string disk_directory::entry_path(std::string_view key) const {
 }
 
 std::optional<disk_directory::hit> disk_directory::load(std::string_view key) const {
-  std::string bytes;
-  {
-    const int fd = ::open(entry_path(key).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
-    file_closer closer{fd};
-    if (!read_file(fd, bytes)) return std::nullopt;
-  }
   try {
+    std::string bytes;
+    if (!read_entry(entry_path(key), bytes)) return std::nullopt;
     if (bytes.size() < magic.size() + sizeof(std::uint64_t)) return std::nullopt;
     const std::string_view body{bytes.data(), bytes.size() - sizeof(std::uint64_t)};
     reader tail{std::string_view{bytes}.substr(body.size())};
@@ -126,9 +141,11 @@ std::optional<disk_directory::hit> disk_directory::load(std::string_view key) co
     reader r{body};
     if (r.read_bytes(magic.size(), "the magic") != magic) return std::nullopt;
     if (r.read<std::uint32_t>() != format_version) return std::nullopt;
+    const std::int64_t written_ns = r.read<std::int64_t>();
+    if (written_ns < 0) return std::nullopt;  // before the epoch: damaged (and age would overflow)
     const auto written = std::chrono::system_clock::time_point{
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds{r.read<std::int64_t>()})};
+            std::chrono::nanoseconds{written_ns})};
     const std::string_view stored_key = r.read_bytes(r.read_length("the key"), "the key");
     if (stored_key != key) return std::nullopt;  // another key with the same hash
     const std::string_view value = r.read_bytes(r.read_length("the value"), "the value");
@@ -146,11 +163,17 @@ std::optional<disk_directory::hit> disk_directory::load(std::string_view key) co
     return found;
   } catch (const codec_error&) {
     return std::nullopt;
+  } catch (const std::bad_alloc&) {  // no memory for an entry of plausible size: a miss
+    return std::nullopt;
   }
 }
 
 bool disk_directory::store(std::string_view key, std::string_view value) const noexcept {
   static std::atomic<std::uint64_t> counter{0};
+  // An entry over max_entry_bytes is kept in memory only: load() would refuse it.
+  constexpr std::uint64_t framing =
+      magic.size() + sizeof(std::uint32_t) + sizeof(std::int64_t) + 3 * sizeof(std::uint64_t);
+  if (key.size() + value.size() > max_entry_bytes - framing) return false;
   try {
     std::string bytes;
     writer w{bytes};

@@ -1,7 +1,11 @@
 // Tests of sluice::cached and its store: hits do not call the function, ttl and LRU eviction
 // (on a manual clock), failures are never cached, concurrent callers of one missing key share one
 // call, and the persistent cache on disk survives new wrapper objects, truncated or garbage entry
-// files, hash collisions and ttl.
+// files, hash collisions, ttl, and whatever else sits at an entry's path (a FIFO, a link, a huge
+// sparse file, a directory).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -60,6 +64,14 @@ class temp_dir {
  private:
   fs::path path_;
 };
+
+// Where the persistent cache in `dir` keeps the entry of sluice::cached(f)(key) for an int key
+// (the directory is created).
+std::string entry_path_of(const temp_dir& dir, int key) {
+  const sluice::detail::disk_directory files{dir.str(), std::chrono::milliseconds{0},
+                                             sluice::clock::system()};
+  return files.entry_path(sluice::encode(std::tuple<int>{key}));
+}
 
 // A function that counts its calls: n -> "value of n".
 struct counted {
@@ -495,6 +507,69 @@ TEST_SUITE("cache on disk") {
                          doctest::Contains(under_file.c_str()), std::runtime_error);
     CHECK_THROWS_WITH_AS(sluice::cached(f, {.directory = under_file}),
                          doctest::Contains("Not a directory"), std::runtime_error);
+  }
+
+  TEST_CASE("a FIFO at an entry's path is a miss that never blocks, and is replaced" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};  // opening a FIFO for reading waits for a writer
+    temp_dir dir;
+    const std::string entry = entry_path_of(dir, 7);
+    REQUIRE(::mkfifo(entry.c_str(), 0644) == 0);
+    counted f;
+    CHECK(sluice::cached(f, {.directory = dir.str()})(7) == "value of 7");
+    CHECK(f.count() == 1);
+    CHECK(fs::is_regular_file(fs::symlink_status(entry)));  // a whole entry took its place
+    CHECK(sluice::cached(f, {.directory = dir.str()})(7) == "value of 7");
+    CHECK(f.count() == 1);
+  }
+
+  TEST_CASE("a symbolic link at an entry's path is a miss, never followed, and is replaced" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    temp_dir dir;
+    const std::string entry = entry_path_of(dir, 7);
+    const std::string fifo = (dir.path() / "elsewhere").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+    fs::create_symlink(fifo, entry);
+    counted f;
+    CHECK(sluice::cached(f, {.directory = dir.str()})(7) == "value of 7");
+    CHECK(f.count() == 1);
+    CHECK(fs::is_regular_file(fs::symlink_status(entry)));  // the link, not its target, replaced
+    CHECK(fs::is_fifo(fs::symlink_status(fifo)));
+  }
+
+  TEST_CASE(
+      "a huge sparse file at an entry's path is a miss, never read into memory, and is "
+      "replaced" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    temp_dir dir;
+    const std::string entry = entry_path_of(dir, 7);
+    {
+      const int fd = ::open(entry.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      REQUIRE(fd >= 0);
+      const bool sized = ::ftruncate(fd, off_t{1} << 40) == 0;  // 1 TiB of holes, no blocks
+      ::close(fd);
+      REQUIRE(sized);
+    }
+    counted f;
+    CHECK(sluice::cached(f, {.directory = dir.str()})(7) == "value of 7");
+    CHECK(f.count() == 1);
+    CHECK(fs::file_size(entry) < 4096);  // a whole entry took its place
+    CHECK(sluice::cached(f, {.directory = dir.str()})(7) == "value of 7");
+    CHECK(f.count() == 1);
+  }
+
+  TEST_CASE("a directory at an entry's path is a miss, and the value is kept in memory") {
+    temp_dir dir;
+    const std::string entry = entry_path_of(dir, 7);
+    fs::create_directories(entry);
+    counted f;
+    auto cached = sluice::cached(f, {.directory = dir.str()});
+    CHECK(cached(7) == "value of 7");
+    CHECK(cached(7) == "value of 7");
+    CHECK(f.count() == 1);
+    CHECK(fs::is_directory(entry));  // rename() cannot replace a directory: left alone
   }
 
   TEST_CASE("the entry file name is a stable hash of the key bytes") {

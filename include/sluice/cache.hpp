@@ -24,6 +24,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -189,6 +190,8 @@ class cache_store {
         return value;
       } catch (const codec_error&) {
         // unreadable: a miss, replaced below
+      } catch (const std::bad_alloc&) {
+        // lengths that ask for more memory than there is: a miss too
       }
     }
     std::optional<Value> value{std::invoke(compute)};

@@ -39,12 +39,15 @@ class disk_directory {
   };
 
   // The value stored under exactly `key`, unless there is none, it has expired, or the file is
-  // truncated, corrupt, or holds another key (a hash collision): then nullopt. Never throws for
-  // what it finds on disk.
+  // truncated, corrupt, or holds another key (a hash collision): then nullopt. Anything at the
+  // entry's path but a regular file of at most 1 GiB (a FIFO, a device, a directory, a symbolic
+  // link, a huge sparse file) is damaged too, and is never opened or read into memory. Never
+  // throws or blocks for what it finds on disk.
   std::optional<hit> load(std::string_view key) const;
 
-  // Writes (or replaces) the entry of `key`. Returns false when it could not be written (disk
-  // full, permissions); the cache then keeps the value in memory only.
+  // Writes (or replaces) the entry of `key`, whatever is at its path unless that is a directory.
+  // Returns false when it could not be written (disk full, permissions, an entry over 1 GiB);
+  // the cache then keeps the value in memory only.
   bool store(std::string_view key, std::string_view value) const noexcept;
 
   // The file that holds (or would hold) the entry of `key`.
