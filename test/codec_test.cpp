@@ -20,7 +20,10 @@ using namespace std::string_literals;
 namespace {
 
 enum class colour : std::int16_t { red = -3, green = 7 };
-enum plain_enum { first_value, second_value = 40'000 };
+enum class scoped_default { off, on };  // fixed: int
+enum plain_enum : std::int32_t { first_value, second_value = 40'000 };
+enum small_fixed : std::uint8_t { small_low = 1, small_high = 2 };
+enum unfixed_enum { unfixed_a, unfixed_b };  // values: 0 and 1 only ([dcl.enum]/8)
 
 struct point {
   double x = 0;
@@ -66,6 +69,9 @@ static_assert(!sluice::has_codec<no_codec>);
 static_assert(!sluice::has_codec<std::vector<no_codec>>);
 static_assert(!sluice::has_codec<std::tuple<int, no_codec>>);
 static_assert(!sluice::has_codec<std::map<std::string, no_codec>>);
+static_assert(sluice::has_codec<colour>);
+static_assert(sluice::has_codec<scoped_default>);
+static_assert(sluice::has_codec<plain_enum>);
 
 TEST_SUITE("codec") {
   TEST_CASE_TEMPLATE("every arithmetic type round-trips its extremes", T, bool, char, signed char,
@@ -113,6 +119,22 @@ TEST_SUITE("codec") {
     CHECK(round_trip(std::tuple<>{}) == std::tuple<>{});
     const std::map<int, std::string> m{{3, "c"}, {1, "a"}, {2, ""}};
     CHECK(round_trip(m) == m);
+  }
+
+  TEST_CASE(
+      "an enum has a codec only with a fixed underlying type, whose every value round-trips") {
+    // Without one, the valid values depend on the enumerators, which a decoder cannot see:
+    // decoding 2 into unfixed_enum (values 0 and 1) would be undefined behaviour.
+    CHECK_FALSE(sluice::has_codec<unfixed_enum>);
+    CHECK_FALSE(sluice::has_codec<std::vector<unfixed_enum>>);
+    CHECK_FALSE(sluice::has_codec<std::tuple<int, unfixed_enum>>);
+    CHECK(round_trip(scoped_default::on) == scoped_default::on);
+    CHECK(sluice::encode(scoped_default::on) == sluice::encode(1));
+    // With a fixed underlying type, every value of that type is a value of the enum.
+    CHECK(round_trip(static_cast<small_fixed>(200)) == static_cast<small_fixed>(200));
+    CHECK(round_trip(static_cast<colour>(-30'000)) == static_cast<colour>(-30'000));
+    CHECK(sluice::decode<small_fixed>(sluice::encode(std::uint8_t{255})) ==
+          static_cast<small_fixed>(255));
   }
 
   TEST_CASE("nested containers round-trip") {

@@ -3,8 +3,9 @@
 // sluice::writer and sluice::reader, which codecs write to and read from, the concept
 // sluice::has_codec, and the helpers sluice::encode and sluice::decode.
 //
-// Built in: arithmetic types, enums, std::string, std::vector, std::optional, std::pair,
-// std::tuple and std::map, nested freely. A user type opts in by specialising sluice::codec:
+// Built in: arithmetic types, enums with a fixed underlying type, std::string, std::vector,
+// std::optional, std::pair, std::tuple and std::map, nested freely. A user type opts in by
+// specialising sluice::codec:
 //
 //   template <> struct sluice::codec<point> {
 //     static void encode(const point& p, sluice::writer& w) { w.write(p.x); w.write(p.y); }
@@ -41,6 +42,26 @@ namespace sluice {
 class writer;
 class reader;
 
+namespace detail {
+
+// An enum with a fixed underlying type: every scoped enum (`enum class e`, int unless given), and
+// an unscoped one declared with one (`enum e : int`). Every value of the underlying type is then
+// a value of the enum. The test: direct-list-initialization from the underlying type is valid
+// only for such an enum.
+template <class T>
+concept fixed_enum = std::is_enum_v<T> && requires(std::underlying_type_t<T> value) {
+  T{value};
+};
+
+// An enum without a fixed underlying type (`enum e { a, b }`). Its values are only those of the
+// smallest bit-field that holds all its enumerators; forming any other is undefined behaviour.
+// C++20 cannot list the enumerators, so a decoder could not tell a valid value from an invalid
+// one: such an enum has no codec.
+template <class T>
+concept unfixed_enum = std::is_enum_v<T> && !fixed_enum<T>;
+
+}  // namespace detail
+
 // Specialise to give T a codec: `static void encode(const T&, sluice::writer&)` and
 // `static T decode(sluice::reader&)`. The primary template is empty: T has no codec.
 template <class T>
@@ -69,10 +90,16 @@ class writer {
   // Appends `value` through sluice::codec<T>. A type without a codec is a compile error.
   template <class T>
   void write(const T& value) {
-    static_assert(has_codec<T>,
+    static_assert(
+        !detail::unfixed_enum<T>,
+        "sluice: an enum without a fixed underlying type has no sluice::codec: its "
+        "valid values depend on its enumerators, which a codec cannot see, so a decoded "
+        "value could not be checked; declare it with one (enum class E, or enum E : int)");
+    static_assert(has_codec<T> || detail::unfixed_enum<T>,
                   "sluice: no sluice::codec<T> for this type; specialise "
                   "sluice::codec<T> with encode(const T&, sluice::writer&) and "
-                  "decode(sluice::reader&)");
+                  "decode(sluice::reader&) (an enum, also one inside a container, needs a fixed "
+                  "underlying type: enum class E, or enum E : int)");
     if constexpr (has_codec<T>) codec<T>::encode(value, *this);
   }
 
@@ -101,10 +128,16 @@ class reader {
   // Reads a T through sluice::codec<T>. A type without a codec is a compile error.
   template <class T>
   T read() {
-    static_assert(has_codec<T>,
+    static_assert(
+        !detail::unfixed_enum<T>,
+        "sluice: an enum without a fixed underlying type has no sluice::codec: its "
+        "valid values depend on its enumerators, which a codec cannot see, so a decoded "
+        "value could not be checked; declare it with one (enum class E, or enum E : int)");
+    static_assert(has_codec<T> || detail::unfixed_enum<T>,
                   "sluice: no sluice::codec<T> for this type; specialise "
                   "sluice::codec<T> with encode(const T&, sluice::writer&) and "
-                  "decode(sluice::reader&)");
+                  "decode(sluice::reader&) (an enum, also one inside a container, needs a fixed "
+                  "underlying type: enum class E, or enum E : int)");
     if constexpr (has_codec<T>) {
       return codec<T>::decode(*this);
     } else {
@@ -230,9 +263,11 @@ struct codec<T> {
   }
 };
 
-// Enums: as their underlying type.
+// Enums with a fixed underlying type: as that type, so every value decodes to a valid one. An
+// enum without a fixed underlying type (`enum e { a, b }`) has no codec, and encoding or decoding
+// one is a compile error that says so: give it one (`enum class e`, or `enum e : int`).
 template <class T>
-requires std::is_enum_v<T>
+requires detail::fixed_enum<T>
 struct codec<T> {
   using underlying = std::underlying_type_t<T>;
   static void encode(const T& value, writer& w) { w.write(static_cast<underlying>(value)); }
