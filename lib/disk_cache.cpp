@@ -53,9 +53,10 @@ std::string os_error(int error) {
   return std::error_code(error, std::generic_category()).message();
 }
 
-[[noreturn]] void unusable_directory(const std::string& path, const std::string& why) {
-  throw std::runtime_error("sluice: cache_policy.directory \"" + path +
-                           "\" cannot be used as a cache: " + why);
+[[noreturn]] void unusable_directory(std::string_view who, const std::string& path,
+                                     const std::string& why) {
+  throw std::runtime_error("sluice: " + std::string{who} + " has cache_policy.directory \"" + path +
+                           "\", which cannot be used: " + why);
 }
 
 // Reads the entry file at `path` into `out`. False, at once, for anything but a regular file of
@@ -109,16 +110,16 @@ std::uint64_t stable_hash(std::string_view bytes) noexcept {
 }
 
 disk_directory::disk_directory(std::string path, std::chrono::milliseconds ttl,
-                               const sluice::clock& clock)
+                               const sluice::clock& clock, std::string_view who)
     : path_(std::move(path)), ttl_(ttl), clock_(&clock) {
   std::error_code error;
   std::filesystem::create_directories(path_, error);
-  if (error) unusable_directory(path_, "cannot create it: " + error.message());
+  if (error) unusable_directory(who, path_, "cannot create it: " + error.message());
   if (!std::filesystem::is_directory(path_, error)) {
-    unusable_directory(path_, error ? error.message() : os_error(ENOTDIR));
+    unusable_directory(who, path_, error ? error.message() : os_error(ENOTDIR));
   }
   if (::access(path_.c_str(), W_OK | X_OK) != 0) {
-    unusable_directory(path_, "cannot write to it: " + os_error(errno));
+    unusable_directory(who, path_, "cannot write to it: " + os_error(errno));
   }
 }
 

@@ -69,7 +69,7 @@ class temp_dir {
 // (the directory is created).
 std::string entry_path_of(const temp_dir& dir, int key) {
   const sluice::detail::disk_directory files{dir.str(), std::chrono::milliseconds{0},
-                                             sluice::clock::system()};
+                                             sluice::clock::system(), "test"};
   return files.entry_path(sluice::encode(std::tuple<int>{key}));
 }
 
@@ -470,7 +470,7 @@ TEST_SUITE("cache on disk") {
     sluice::cached(f, {.directory = dir.str()})(1);
     REQUIRE(dir.entries().size() == 1);
     // Put key 1's entry where key 2's would be, as if both keys had the same hash.
-    const sluice::detail::disk_directory files{dir.str(), 0ms, sluice::clock::system()};
+    const sluice::detail::disk_directory files{dir.str(), 0ms, sluice::clock::system(), "test"};
     const fs::path for_two = files.entry_path(sluice::encode(std::tuple<int>{2}));
     fs::rename(dir.entries().front(), for_two);
     CHECK(sluice::cached(f, {.directory = dir.str()})(2) == "value of 2");
@@ -494,7 +494,9 @@ TEST_SUITE("cache on disk") {
     CHECK(f.count() == 2);
   }
 
-  TEST_CASE("a missing directory is created, and an unusable one names the path and the error") {
+  TEST_CASE(
+      "a missing directory is created, and an unusable one names the wrapper, the option, "
+      "the path and the error") {
     temp_dir dir;
     const fs::path nested = dir.path() / "a" / "b";
     counted f;
@@ -503,10 +505,17 @@ TEST_SUITE("cache on disk") {
 
     write_file(dir.path() / "plain-file", "x");
     const std::string under_file = (dir.path() / "plain-file" / "cache").string();
+    const std::string expected = "sluice: sluice::cached has cache_policy.directory \"" +
+                                 under_file + "\", which cannot be used: ";
     CHECK_THROWS_WITH_AS(sluice::cached(f, {.directory = under_file}),
-                         doctest::Contains(under_file.c_str()), std::runtime_error);
+                         doctest::Contains(expected.c_str()), std::runtime_error);
     CHECK_THROWS_WITH_AS(sluice::cached(f, {.directory = under_file}),
                          doctest::Contains("Not a directory"), std::runtime_error);
+    const std::string a_file = (dir.path() / "plain-file").string();  // exists, not a directory
+    const std::string expected_file = "sluice: sluice::cached has cache_policy.directory \"" +
+                                      a_file + "\", which cannot be used: ";
+    CHECK_THROWS_WITH_AS(sluice::cached(f, {.directory = a_file}),
+                         doctest::Contains(expected_file.c_str()), std::runtime_error);
   }
 
   TEST_CASE("a FIFO at an entry's path is a miss that never blocks, and is replaced" *

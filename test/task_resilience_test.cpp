@@ -1,10 +1,14 @@
 // Tests of the resilience options of <sluice/task.hpp>: retry, rate, cache, timeout and breaker
 // around each item's call, in the order cache -> rate -> retry -> breaker -> timeout -> call,
 // with every attempt in failure::attempts and retried attempts counted in task_stats.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -178,6 +182,34 @@ TEST_SUITE("task resilience") {
     CHECK(first == second);
     CHECK(calls.total() == 30);
     for (int i = 0; i < 30; ++i) CHECK(calls.of(i) == 1);
+  }
+
+  TEST_CASE(
+      "a task's unusable cache directory is rejected when the pipeline is called, naming the "
+      "task, the option and the path" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    const std::filesystem::path file = std::filesystem::temp_directory_path() /
+                                       ("sluice-task-cache-file-" + std::to_string(::getpid()));
+    std::ofstream{file} << "not a directory";
+    const std::string under_file = (file / "cache").string();
+    auto square = [](int x) { return x * x; };
+    struct example {
+      std::string name;
+      std::string who;
+    };
+    for (const example& ex : {example{"geo", "task 'geo' (task#2)"}, example{"", "task#2"}}) {
+      CAPTURE(ex.who);
+      const auto p =
+          sluice::task(numbers, sluice::branch) |
+          sluice::task(square,
+                       {.name = ex.name, .cache = sluice::cache_policy{.directory = under_file}}) >
+              sluice::count();
+      const std::string expected = "sluice: " + ex.who + " has cache_policy.directory \"" +
+                                   under_file + "\", which cannot be used: ";
+      CHECK_THROWS_WITH_AS(p(3), doctest::Contains(expected.c_str()), std::runtime_error);
+    }
+    std::filesystem::remove(file);
   }
 
   TEST_CASE("a task's cache keeps no failure" * doctest::timeout(30)) {

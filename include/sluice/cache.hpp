@@ -74,8 +74,9 @@ void check_cache_policy(const cache_policy& policy, std::string_view who);
 // Thread safety: get_or_compute may be called from many threads at once. Concurrent callers of
 // one missing key share one computation.
 // Exceptions: the constructor throws std::invalid_argument for a bad policy, or for a directory
-// when Key or Value has no sluice::codec; std::runtime_error naming the directory when it cannot
-// be created or written.
+// when Key or Value has no sluice::codec; std::runtime_error when the directory cannot be
+// created or written (sluice: <who> has cache_policy.directory "<path>", which cannot be used:
+// <the reason, with the OS error>).
 template <class Key, class Value>
 class cache_store {
   static_assert(std::is_copy_constructible_v<Value>,
@@ -94,7 +95,7 @@ class cache_store {
     } else if constexpr (!has_codec<Value>) {
       throw_missing_codec("value", who);
     } else {
-      disk_.emplace(std::move(policy.directory), ttl_, *clock_);
+      disk_.emplace(std::move(policy.directory), ttl_, *clock_, who);
     }
   }
   cache_store(const cache_store&) = delete;
@@ -335,9 +336,10 @@ cached_fn<F, A...> make_cached(F f, cache_policy policy, argument_types<A...>) {
 // share one cache.
 // Exceptions: an exception from `f` reaches every caller waiting for that call and is never
 // cached. Construction throws std::invalid_argument for a bad policy, or for a directory when the
-// arguments or the result have no sluice::codec; std::runtime_error (naming the path and the OS
-// error) for a directory that cannot be created or written. A disk entry that cannot be written
-// is kept in memory only; one that is unreadable, corrupt or expired is a miss, and replaced.
+// arguments or the result have no sluice::codec; std::runtime_error for a directory that cannot
+// be created or written (sluice: sluice::cached has cache_policy.directory "<path>", which
+// cannot be used: <the reason, with the OS error>). A disk entry that cannot be written is kept
+// in memory only; one that is unreadable, corrupt or expired is a miss, and replaced.
 // Cancellation: a trailing std::stop_token argument is passed on to `f`; when it is stopped, a
 // call waiting for another call's result of the same key stops waiting and calls `f` itself.
 // Lifetime: `f` is stored in the returned callable; `policy.clock` must outlive it.

@@ -87,7 +87,9 @@ struct task_options {
   std::optional<rate_limit> rate{};          // a token per call (a cache hit takes none); copies
                                              // of a rate_limit share its bucket
   std::optional<cache_policy> cache{};       // keyed by the input; lives as long as the pipeline
-                                             // object, so a second run hits it
+                                             // object, so a second run hits it. A directory that
+                                             // cannot be used throws std::runtime_error naming
+                                             // the task when the pipeline is called
   std::chrono::milliseconds timeout{0};      // per attempt; 0 -> none. A callable that takes a
                                              // trailing std::stop_token is asked to stop at the
                                              // deadline; the attempt fails with timeout_error.

@@ -28,10 +28,13 @@ std::uint64_t stable_hash(std::string_view bytes) noexcept;
 // "*.tmp-*" file behind.
 class disk_directory {
  public:
-  // Creates `path` (and its parents) when missing. `ttl` 0: entries never expire.
-  // Exceptions: std::runtime_error naming the path and the OS error when the directory cannot be
-  // created or is not a writable directory.
-  disk_directory(std::string path, std::chrono::milliseconds ttl, const sluice::clock& clock);
+  // Creates `path` (and its parents) when missing. `ttl` 0: entries never expire. `who` names
+  // the cache's user in errors: "sluice::cached", "task 'geo' (task#2)".
+  // Exceptions: std::runtime_error when the directory cannot be created or is not a writable
+  // directory (sluice: <who> has cache_policy.directory "<path>", which cannot be used: <the
+  // reason, with the OS error>).
+  disk_directory(std::string path, std::chrono::milliseconds ttl, const sluice::clock& clock,
+                 std::string_view who);
 
   struct hit {
     std::string value;                  // the value bytes
