@@ -53,7 +53,7 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
   config.who = who;
   config.resilience = std::move(resilience);
   config.concurrency = concurrency;
-  config.capacity = capacity == 0 ? default_capacity : capacity;
+  config.capacity = resolved_capacity(capacity);
   config.ordered = ordered && concurrency > 1;
   config.on_error = std::move(on_error);
   return config;

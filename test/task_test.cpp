@@ -1,8 +1,11 @@
 // Tests of <sluice/task.hpp>: the callables a task accepts, its flags and options, and the
 // configurations that are rejected with std::invalid_argument.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,9 +15,12 @@
 #include <sluice/sluice.hpp>
 
 #include "common/fixtures.hpp"
+#include "common/gate.hpp"
+#include "common/heap.hpp"
 #include "common/watchdog.hpp"
 
 using namespace std::chrono_literals;
+using sluice_test::collect;
 using sluice_test::numbers;
 using sluice_test::sum;
 using sluice_test::twice;
@@ -42,6 +48,26 @@ std::string invalid_argument_from(Fn build_and_run) {
   }
   FAIL("threw nothing");
   return {};
+}
+
+// Runs 10 items through three tasks whose queues have `capacity`, the middle one concurrent,
+// unordered and ordered; checks the outputs, and that building the run (its queues and the
+// ordered window) allocated nothing near what `capacity` items would take.
+void check_short_run(std::size_t capacity) {
+  constexpr std::size_t kBigAllocation = std::size_t{64} << 20;  // far above 10 items' worth
+  for (const bool ordered : {false, true}) {
+    CAPTURE(ordered);
+    auto p = sluice::task(numbers, sluice::branch, {.capacity = capacity}) |
+             sluice::task(twice, {.concurrency = 4, .capacity = capacity, .ordered = ordered}) |
+             sluice::task(negate, {.capacity = capacity});
+    const auto before = sluice_test::heap_in_use();
+    auto outputs = p(10);  // builds every queue and the ordered window
+    const auto after = sluice_test::heap_in_use();
+    if (before && after) CHECK(*after < *before + kBigAllocation);
+    std::vector<int> all = collect(outputs);
+    if (!ordered) std::sort(all.begin(), all.end(), std::greater<>{});
+    CHECK(all == std::vector<int>{0, -2, -4, -6, -8, -10, -12, -14, -16, -18});
+  }
 }
 
 }  // namespace
@@ -132,6 +158,45 @@ TEST_SUITE("task") {
 
   TEST_CASE("the library's default capacity is a positive bound") {
     CHECK(sluice::default_capacity > 0);
+  }
+
+  TEST_CASE("a capacity above sluice::max_capacity is clamped to it, and max_capacity is 2^40") {
+    CHECK(sluice::max_capacity == std::size_t{1} << 40);
+    CHECK(sluice::default_capacity <= sluice::max_capacity);
+  }
+
+  TEST_CASE(
+      "a capacity of SIZE_MAX, 2^24 or 2^40 runs a short pipeline to the right result without "
+      "allocating its queues up front" *
+      doctest::timeout(120)) {
+    sluice_test::watchdog guard{120s};
+    SUBCASE("SIZE_MAX") { check_short_run(std::numeric_limits<std::size_t>::max()); }
+    SUBCASE("2^24") { check_short_run(std::size_t{1} << 24); }
+    SUBCASE("2^40") { check_short_run(std::size_t{1} << 40); }
+    SUBCASE("just above max_capacity") { check_short_run(sluice::max_capacity + 1); }
+  }
+
+  TEST_CASE("an ordered task's window fills up to max(capacity, concurrency) while an early call "
+            "is slow" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    // Item 0's call waits until 300 later items are done: their results wait in the window,
+    // which must hold them all (its storage grows as it fills) and still emit in order.
+    std::atomic<int> done{0};
+    auto slow_first = [&done](int x) {
+      if (x == 0) {
+        CHECK(sluice_test::eventually([&] { return done.load() >= 300; }));
+      } else {
+        done.fetch_add(1);
+      }
+      return x;
+    };
+    auto run = (sluice::task(numbers, sluice::branch) |
+                sluice::task(slow_first, {.concurrency = 4, .capacity = 1000, .ordered = true})) >
+               sluice::to_vector();
+    std::vector<int> expected(2000);
+    for (int i = 0; i < 2000; ++i) expected[static_cast<std::size_t>(i)] = i;
+    CHECK(run(2000) == expected);
   }
 
   TEST_CASE(

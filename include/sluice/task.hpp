@@ -14,6 +14,7 @@
 // is cancelled or fails.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -51,6 +52,13 @@ inline constexpr std::size_t default_capacity = 1024;
 // value is rejected with std::invalid_argument naming the task.
 inline constexpr std::size_t max_concurrency = 10'000;
 
+// The largest bound of a task's output queue: a larger task_options::capacity (SIZE_MAX, say,
+// for "as large as it gets") is clamped to it, not rejected. No run can hold 2^40 items in
+// memory, so the clamp changes nothing a run can show, while every count of a queue's free room
+// stays far from the limit of the signed 64-bit counter it is kept in. Whatever the bound, a
+// queue's storage (and an ordered task's window) is allocated as items arrive, not up front.
+inline constexpr std::size_t max_capacity = std::size_t{1} << 40;
+
 // Compile-time flags: they change the types a task takes or gives, so they are tags, combined
 // with `|`.
 template <unsigned Bits>
@@ -76,7 +84,8 @@ inline constexpr task_flags<4> process{};
 struct task_options {
   std::string name{};           // "" -> "task#<position>"; shown in errors and stats
   std::size_t concurrency = 1;  // calls of the callable in flight at once; 1..max_concurrency
-  std::size_t capacity = 0;     // bound of this task's output queue; 0 -> default_capacity
+  std::size_t capacity = 0;     // bound of this task's output queue; 0 -> default_capacity,
+                                // above max_capacity -> max_capacity
   bool ordered = false;         // emit outputs in input order even when concurrency > 1
   // Resilience, around each item's call in this order: cache, rate, retry, and in each attempt
   // breaker, then timeout (docs/resilience.md).
@@ -100,6 +109,11 @@ struct task_options {
 };
 
 namespace detail {
+
+// task_options::capacity as a run uses it.
+constexpr std::size_t resolved_capacity(std::size_t capacity) noexcept {
+  return capacity == 0 ? default_capacity : std::min(capacity, max_capacity);
+}
 
 // A task as a stage of a pipeline.
 template <class Fn, unsigned Bits>
@@ -177,9 +191,7 @@ struct task_stage {
   // Throws std::invalid_argument when this task cannot be a producer.
   void validate_producer() const { (void)config(1, true, build_ctx_free{}); }
 
-  std::size_t out_capacity() const noexcept {
-    return options.capacity == 0 ? default_capacity : options.capacity;
-  }
+  std::size_t out_capacity() const noexcept { return resolved_capacity(options.capacity); }
 
   struct build_ctx_free {
     bool in_zip = false;

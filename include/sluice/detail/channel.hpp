@@ -27,13 +27,19 @@ namespace sluice::detail {
 inline constexpr std::size_t kCreditBatch = 64;
 // Enough tokens to release every waiter for good when a run stops.
 inline constexpr moodycamel::LightweightSemaphore::ssize_t kWakeAll = 1 << 28;
+// Items a queue has storage for from the start: what the default capacity needs. A larger bound
+// gets its storage from moodycamel as items arrive (blocks, reused once emptied); the room
+// semaphore, not the storage, enforces the bound.
+inline constexpr std::size_t kInitialStorage = 1024;
 
 // A bounded multi-producer multi-consumer queue of envelope<T>.
 //
 // Room: `capacity` counts items that are queued, held back by their producer, or taken by a
-// consumer that has not finished the batch they came in; a push waits for room. A serial
-// producer takes room in credits of up to kCreditBatch at once (less when several share the
-// queue), so most pushes touch no shared counter; it gives back what it did not use when done.
+// consumer that has not finished the batch they came in; a push waits for room. It is at most
+// sluice::max_capacity (2^40), so the room count plus the kWakeAll tokens of a stop stays far
+// from its signed 64-bit limit. A serial producer takes room in credits of up to kCreditBatch at
+// once (less when several share the queue), so most pushes touch no shared counter; it gives
+// back what it did not use when done.
 //
 // Consumer: either a stage's activations (`consumer`, woken through activation_target::notify)
 // or threads that block in pop_bulk() (a stream's reader, join workers, batch). Making items
@@ -70,7 +76,7 @@ class channel final : public port<T> {
       : run_(run),
         consumer_(consumer),
         capacity_(capacity),
-        queue_(capacity),
+        queue_(std::min(capacity, kInitialStorage)),
         room_(static_cast<ssize>(capacity), 1000) {}
 
   // ---- producer side ----

@@ -4,6 +4,7 @@
 // on activations; join_runtime runs sluice::join tasks, whose workers block pulling a stream.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <cstddef>
@@ -120,11 +121,14 @@ inline thread_local std::vector<std::exception_ptr> failed_attempts;
 //
 // With `ordered`, outputs leave in the order the items were taken from the input queue: each
 // item gets a ticket, and results wait in a window of max(capacity, concurrency) slots until
-// every earlier ticket has been emitted.
+// every earlier ticket has been emitted. The window is a ring that grows (doubling) only as
+// results wait in it, so a large capacity costs nothing up front.
 template <class Fn, class In, class Out, bool Branch>
 class task_runtime final : public activation_target {
   using result_type = std::remove_cvref_t<call_result_t<Fn, In&&>>;
   static constexpr std::size_t kBatch = batch_limit(sizeof(envelope<In>));
+  // Slots an ordered task's window has from the start (fewer when its bound is smaller).
+  static constexpr std::size_t kInitialWindow = 64;
 
  public:
   task_runtime(run_state& run, const Fn& fn, task_config config, std::size_t in_capacity,
@@ -150,7 +154,7 @@ class task_runtime final : public activation_target {
     counters_.queued = &channel<In>::waiting_in;
     counters_.queue = &in_;
     busy_ = &counters_.in_flight;
-    if (ordered_) window_.resize(std::max(config_.capacity, config_.concurrency));
+    if (ordered_) window_.resize(std::min(window_bound_, kInitialWindow));
     run.add_target(*this, config_.concurrency);
   }
 
@@ -212,7 +216,7 @@ class task_runtime final : public activation_target {
     if (config_.concurrency > 1) want = ordered_ ? hint_.load(std::memory_order_relaxed) : 1;
     if (!ordered_) return in_.try_pop_bulk(out, want);
     std::lock_guard lock(take_mu_);
-    const std::size_t taken = in_.try_pop_bulk(out, std::min(want, window_.size()));
+    const std::size_t taken = in_.try_pop_bulk(out, std::min(want, window_bound_));
     first_ticket = next_ticket_;
     next_ticket_ += taken;
     return taken;
@@ -403,6 +407,7 @@ class task_runtime final : public activation_target {
     if (run_.stopping()) return;
     if (emitting_ || first != next_emit_) {
       // An earlier batch is still out: file the results for the worker that emits it.
+      grow_window(first + count);
       for (std::size_t i = 0; i < count; ++i)
         window_[(first + i) % window_.size()] = std::move(results[i]);
       return;
@@ -422,7 +427,7 @@ class task_runtime final : public activation_target {
       window_cv_.notify_all();
       if (run_.stopping()) break;
       // Moves out the run of ready results, but frees their slots only once they are emitted:
-      // the window plus what is being emitted never exceeds the window's size.
+      // the window plus what is being emitted never exceeds the window's bound.
       ready.clear();
       for (; end < next_emit_ + window_.size(); ++end) {
         slot& head = window_[end % window_.size()];
@@ -457,7 +462,24 @@ class task_runtime final : public activation_target {
   }
 
   bool fits(std::uint64_t ticket) const {  // order_mu_ held
-    return ticket < next_emit_ + window_.size();
+    return ticket < next_emit_ + window_bound_;
+  }
+
+  // Makes room in the ring for tickets below `end` (order_mu_ held; end <= next_emit_ + bound,
+  // as fits() let them in). The ring holds ticket t at t % size for t in [next_emit_,
+  // next_emit_ + size): every result filed waits there, so growing moves just that span.
+  void grow_window(std::uint64_t end) {
+    const std::size_t size = window_.size();
+    const std::uint64_t needed = end - next_emit_;
+    if (needed <= size) return;
+    std::size_t grown = size;
+    while (grown < needed) grown *= 2;
+    grown = std::min(grown, window_bound_);
+    std::vector<slot> bigger(grown);
+    for (std::uint64_t t = next_emit_; t < next_emit_ + size; ++t) {
+      bigger[t % grown] = std::move(window_[t % size]);
+    }
+    window_.swap(bigger);
   }
 
   void wake() noexcept override {
@@ -468,6 +490,8 @@ class task_runtime final : public activation_target {
   const Fn& fn_;
   task_config config_;
   const bool ordered_ = config_.ordered && config_.concurrency > 1;  // one worker keeps order
+  // Tickets that may wait for an earlier one: the window's bound (its ring grows up to it).
+  const std::size_t window_bound_ = std::max(config_.capacity, config_.concurrency);
   channel<In>& in_;
   outlet<Out> out_;
   stage_counters& counters_;
@@ -480,7 +504,7 @@ class task_runtime final : public activation_target {
   std::uint64_t next_ticket_ = 0;  // guarded by take_mu_
   std::mutex order_mu_;            // guards the four members below
   std::condition_variable window_cv_;
-  std::vector<slot> window_;
+  std::vector<slot> window_;  // the ring: at most window_bound_ slots
   std::uint64_t next_emit_ = 0;
   bool emitting_ = false;
   std::vector<slot> ready_;  // the emitting worker's, while emitting_
