@@ -3,9 +3,9 @@
 // errors_test.cpp and cancellation_test.cpp.
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -70,33 +70,6 @@ sluice::generator<labelled> labels(int limit) {
 
 sluice::generator<std::unique_ptr<int>> boxes(int limit) {
   for (int i = 0; i < limit; ++i) co_yield std::make_unique<int>(i);
-}
-
-// The sizes of the batches a sink received, recorded from the sink's thread.
-struct batch_sizes {
-  std::mutex mu;
-  std::condition_variable changed;
-  std::vector<std::size_t> seen;  // guarded by mu
-
-  void add(std::size_t size) {
-    {
-      std::lock_guard lock(mu);
-      seen.push_back(size);
-    }
-    changed.notify_all();
-  }
-};
-
-// Yields 0, then waits until a batch has reached the sink or `pause` has passed, then yields
-// 1 .. limit - 1.
-sluice::generator<int> pause_after_first(int limit, batch_sizes* sizes,
-                                         std::chrono::milliseconds pause) {
-  co_yield 0;
-  {
-    std::unique_lock lock(sizes->mu);
-    sizes->changed.wait_for(lock, pause, [&] { return !sizes->seen.empty(); });
-  }
-  for (int i = 1; i < limit; ++i) co_yield i;
 }
 
 // Yields 0, 1, 2, then waits for `hold` to open, then yields 3, 4.
@@ -294,25 +267,6 @@ TEST_SUITE("shapes") {
                                                {20, 21, 22}});
   }
 
-  TEST_CASE("batch(n, milliseconds::max()) never flushes a partial batch early: batches of n" *
-            doctest::timeout(60)) {
-    sluice_test::watchdog guard{60s};
-    // The producer pauses after its first item. A max_wait whose deadline overflowed into the
-    // past flushes that item alone at once (the pause ends on it); a saturated one waits.
-    const std::chrono::milliseconds pause{sluice_test::scaled(300, 1500)};
-    for (const std::chrono::milliseconds max_wait :
-         {std::chrono::milliseconds::max(), std::chrono::milliseconds{24h * 365 * 1000}}) {
-      CAPTURE(max_wait.count());
-      batch_sizes sizes;
-      auto record = [&](const std::vector<int>& batch) { sizes.add(batch.size()); };
-      auto run = sluice::task(pause_after_first, sluice::branch) |
-                 sluice::batch(3, max_wait) > sluice::for_each(record);
-      run(9, &sizes, pause);
-      std::lock_guard lock(sizes.mu);
-      CHECK(sizes.seen == std::vector<std::size_t>{3, 3, 3});
-    }
-  }
-
   TEST_CASE("batch(n) never emits an empty batch" * doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};
     auto run = (sluice::task(numbers, sluice::branch) | sluice::batch(5)) > sluice::to_vector();
@@ -338,6 +292,71 @@ TEST_SUITE("shapes") {
       items.insert(items.end(), batch.begin(), batch.end());
     }
     CHECK(sorted(items) == range_of(0, 2000, 2));
+  }
+
+  TEST_CASE("batch(SIZE_MAX) and batch(2^40) emit every item in one batch at the end" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    for (const std::size_t n : {std::numeric_limits<std::size_t>::max(), std::size_t{1} << 40}) {
+      CAPTURE(n);
+      auto run = (sluice::task(numbers, sluice::branch) | sluice::batch(n)) > sluice::to_vector();
+      CHECK(run(10) == std::vector<std::vector<int>>{{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}});
+      CHECK(run(0).empty());
+    }
+  }
+
+  TEST_CASE("a huge batch with max_wait still leaves after max_wait" * doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    sluice_test::gate hold;  // the producer waits here after 0, 1, 2 until the test has seen them
+    auto run = sluice::task(held_open, sluice::branch) |
+               sluice::batch(std::numeric_limits<std::size_t>::max(), 20ms);
+    auto batches = run(&hold);
+    std::vector<int> before_open;
+    while (before_open.size() < 3) {
+      std::optional<std::vector<int>> batch = batches.next();
+      REQUIRE(batch.has_value());
+      before_open.insert(before_open.end(), batch->begin(), batch->end());
+    }
+    hold.open();
+    std::vector<int> after_open;
+    for (const auto& batch : batches)
+      after_open.insert(after_open.end(), batch.begin(), batch.end());
+    CHECK(before_open == std::vector<int>{0, 1, 2});
+    CHECK(after_open == std::vector<int>{3, 4});
+  }
+
+  TEST_CASE("batch(n, max_wait) with max_wait too long for the clock waits for a full batch" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    // A deadline that overflowed into the past would flush 0, 1, 2 alone at once.
+    for (const std::chrono::milliseconds max_wait :
+         {std::chrono::milliseconds::max(), std::chrono::milliseconds{24h * 365 * 1000}}) {
+      CAPTURE(max_wait.count());
+      sluice_test::gate hold;  // the producer waits here after 0, 1, 2
+      auto run = sluice::task(held_open, sluice::branch) | sluice::batch(5, max_wait);
+      auto batches = run(&hold);
+      std::thread opener([&] {
+        // Once the batch holds 0, 1 and 2, let the producer go on: the batch is not due.
+        CHECK(sluice_test::eventually([&] { return batches.stats().at(1).items_in == 3; }));
+        hold.open();
+      });
+      std::vector<std::vector<int>> all;
+      for (auto& batch : batches) all.push_back(std::move(batch));
+      opener.join();
+      CHECK(all == std::vector<std::vector<int>>{{0, 1, 2, 3, 4}});
+    }
+  }
+
+  TEST_CASE("batch(0) is rejected with std::invalid_argument naming the batch and its size" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    const std::string what = sluice_test::invalid_argument_message([] {
+      auto run = (sluice::task(numbers, sluice::branch) | sluice::task(twice) | sluice::batch(0)) >
+                 sluice::count();
+      return run(3);
+    });
+    CHECK(what.find("batch#3") != std::string::npos);
+    CHECK(what.find("size 0") != std::string::npos);
   }
 
   TEST_CASE(

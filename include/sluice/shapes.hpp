@@ -275,9 +275,11 @@ requires(sizeof...(Branches) > 0 &&
 }
 
 // Groups items into std::vector of at most n. A partial batch leaves when max_wait has passed
-// since its first item (0: only when full, or at the end of the stream; a max_wait too long for
-// the clock, as milliseconds::max(), never passes). n == 0 is rejected with
-// std::invalid_argument when the pipeline runs.
+// since its first item (0: only when full, or at the end of the stream). n == 0 or a negative
+// max_wait is rejected with std::invalid_argument naming the batch when the pipeline runs.
+// Any n works: a batch's vector grows as items come (batch(SIZE_MAX) is one batch of everything,
+// at the end), and a max_wait beyond what the clock can count, such as
+// std::chrono::milliseconds::max(), means no deadline.
 inline auto batch(std::size_t n,
                   std::chrono::milliseconds max_wait = std::chrono::milliseconds{0}) {
   return detail::as_pipeline(detail::batch_stage{n, max_wait});

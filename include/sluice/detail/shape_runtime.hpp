@@ -4,6 +4,7 @@
 // a zip_joiner. batch is a stage with one worker that blocks on its queue with a deadline.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -329,6 +330,9 @@ class batch_runtime final : public activation_target {
  private:
   using result = typename channel<In>::pop_result;
   static constexpr std::size_t kTake = batch_limit(sizeof(envelope<In>));
+  // Items a batch reserves room for when it opens (about 64 KiB): all of a batch of the usual
+  // sizes; a larger one grows as items come, so batch(SIZE_MAX) holds only what arrives.
+  static constexpr std::size_t kReserve = std::max<std::size_t>(1, (64 << 10) / sizeof(In));
 
   void run_activation() noexcept override {
     Out pending;
@@ -347,6 +351,7 @@ class batch_runtime final : public activation_target {
         envelope<In>& item = taken_items[i];
         if (!item.value) continue;
         if (pending.empty()) {
+          pending.reserve(std::min(size_, kReserve));
           first = item.meta;
           deadline = saturating_add(std::chrono::steady_clock::now(), max_wait_);
         }
@@ -364,10 +369,11 @@ class batch_runtime final : public activation_target {
     out_.producer_done();
   }
 
+  // When a batch opened at `now` is due: now + max_wait, or the clock's end when that is later
+  // than the clock can tell (max_wait = milliseconds::max() is "no deadline", not an overflow).
   bool flush(Out& pending, item_meta first) {
     Out full = std::move(pending);
     pending = Out{};
-    pending.reserve(size_);
     if (!out_.push(envelope<Out>{std::move(full), first})) return false;
     counters_.items_out.fetch_add(1, std::memory_order_relaxed);
     return true;
