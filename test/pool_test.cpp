@@ -500,4 +500,73 @@ TEST_SUITE("thread_pool") {
     CHECK(saw_stop.load());
     CHECK(started.load() == 2);
   }
+  TEST_CASE(
+      "thread_pool map, imap and amap called from inside f of the same pool run within the "
+      "caller's slot and finish" *
+      doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    for (const std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+      CAPTURE(workers);
+      sluice::thread_pool pool{workers};
+      sluice_test::concurrency_tracker inner_calls;
+      auto inner = [&](int x) {
+        auto in_call = inner_calls.track();
+        return x * x;
+      };
+      // Each nested call squares x, x + 1 and x + 2 through the pool, on a random-access input
+      // (the chunked path) and on a list (the per-item path), and adds them up.
+      auto nested_sum = [](std::vector<int> values) {
+        int total = 0;
+        for (int v : values) total += v;
+        return total;
+      };
+      auto via_map = [&](int x) {
+        return nested_sum(pool.map(inner, std::vector<int>{x, x + 1, x + 2})) +
+               nested_sum(pool.map(inner, std::list<int>{x, x + 1, x + 2}));
+      };
+      auto via_imap = [&](int x) {
+        auto chunked = pool.imap(inner, std::vector<int>{x, x + 1, x + 2});
+        auto per_item = pool.imap(inner, std::list<int>{x, x + 1, x + 2});
+        return nested_sum(collect(chunked)) + nested_sum(collect(per_item));
+      };
+      auto via_amap = [&](int x) {
+        auto chunked = pool.amap(inner, std::vector<int>{x, x + 1, x + 2});
+        auto per_item = pool.amap(inner, std::list<int>{x, x + 1, x + 2});
+        return nested_sum(chunked.get()) + nested_sum(per_item.get());
+      };
+      // Two levels: f maps g through the pool, g maps inner through it.
+      auto via_two_levels = [&](int x) {
+        auto g = [&](int y) { return nested_sum(pool.map(inner, std::vector<int>{y})); };
+        return nested_sum(pool.map(g, std::list<int>{x, x + 1, x + 2})) * 2;
+      };
+      std::vector<int> expected;
+      for (int x = 0; x < 8; ++x) expected.push_back(2 * (x * x + (x + 1) * (x + 1) + (x + 2) * (x + 2)));
+      const auto items = first<std::vector<int>>(8);
+      CHECK(pool.map(via_map, items) == expected);
+      CHECK(pool.map(via_imap, first<std::list<int>>(8)) == expected);
+      CHECK(pool.amap(via_amap, items).get() == expected);
+      auto lazily = pool.imap(via_two_levels, items);
+      CHECK(collect(lazily) == expected);
+      // Nested calls borrow their caller's slot: never more calls at once than the pool's size.
+      CHECK(inner_calls.peak() <= workers);
+      CHECK(every_slot_is_free(pool));
+    }
+  }
+
+  TEST_CASE("a nested thread_pool map that fails throws worker_error to its caller in f" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice::thread_pool pool{1};
+    auto outer = [&](int x) {
+      try {
+        pool.map(fails_at_107, labels<std::vector<labelled>>(10));
+      } catch (const sluice::worker_error& e) {
+        check_item_7(e, "thread_pool::map");
+        return x;
+      }
+      return -1;
+    };
+    CHECK(pool.map(outer, first<std::vector<int>>(3)) == std::vector<int>{0, 1, 2});
+  }
+
 }  // TEST_SUITE

@@ -10,12 +10,17 @@
 // The pool runs on the pipeline engine (sluice/pmap.hpp says how an input is walked): each call
 // is one run whose task has `size()` workers, and every call of f made through the pool holds
 // one of the pool's `size()` slots, so at most `size()` calls of f run at once however many
-// threads use the pool.
+// threads use the pool. f may call map, imap or amap of the same pool (see Thread safety).
 // f is called as f(element) (see sluice::pmap); results come back in input order.
 // Exceptions: the first failure stops the call (no new item starts; the calls in flight finish)
 //   and is thrown as sluice::worker_error, which holds the original exception, the item's
 //   position and its text. From imap, the pull that meets it throws; from amap, get().
-// Thread safety: map, imap and amap may be called from many threads at once.
+// Thread safety: map, imap and amap may be called from many threads at once, and from inside f:
+//   a call made while f runs through the same pool (nested) does not wait for a slot of its own,
+//   which its caller may be holding the last of; it runs within the caller's slot, one call of
+//   its f at a time while the caller waits for it. A nested amap runs at once, before it returns
+//   its (ready) future; a nested imap's stream must be read before the call of f that made it
+//   returns.
 // Lifetime: map borrows f and items for the call. imap and amap keep decayed copies of f and
 //   items (an lvalue container is copied; pass it with std::move, or pass a view such as
 //   std::span or std::views::all(v), to avoid the copy). A stream from imap owns its run and
@@ -76,25 +81,32 @@ class thread_pool {
                                                          std::declval<std::decay_t<Range>&&>()));
     std::promise<out> promise;
     std::future<out> future = promise.get_future();
+    auto work = [this, promise = std::move(promise), f = std::decay_t<F>(std::forward<F>(f)),
+                 items = std::decay_t<Range>(std::forward<Range>(items))]() mutable {
+      try {
+        if constexpr (std::is_void_v<out>) {
+          detail::parallel_map(f, std::move(items), config("thread_pool::amap"));
+          promise.set_value();
+        } else {
+          promise.set_value(detail::parallel_map(f, std::move(items), config("thread_pool::amap")));
+        }
+      } catch (...) {
+        promise.set_exception(std::current_exception());
+      }
+    };
+    if (detail::holds_slot_of(*state_)) {
+      // Inside f of this pool: a background map could wait for ever for a slot that this
+      // caller, waiting for the future, holds. It runs here, within the caller's slot.
+      work();
+      return future;
+    }
     std::lock_guard lock(background_mu_);
     reap_background();
     auto& job = background_.emplace_back();
-    job.thread = std::thread(
-        [this, &done = job.done, promise = std::move(promise), f = std::decay_t<F>(std::forward<F>(f)),
-         items = std::decay_t<Range>(std::forward<Range>(items))]() mutable {
-          try {
-            if constexpr (std::is_void_v<out>) {
-              detail::parallel_map(f, std::move(items), config("thread_pool::amap"));
-              promise.set_value();
-            } else {
-              promise.set_value(
-                  detail::parallel_map(f, std::move(items), config("thread_pool::amap")));
-            }
-          } catch (...) {
-            promise.set_exception(std::current_exception());
-          }
-          done.store(true, std::memory_order_release);
-        });
+    job.thread = std::thread([&done = job.done, work = std::move(work)]() mutable {
+      work();
+      done.store(true, std::memory_order_release);
+    });
     return future;
   }
 
@@ -104,10 +116,13 @@ class thread_pool {
     std::atomic<bool> done{false};
   };
 
+  // Nested in a call of f of this pool (see Thread safety), a call borrows its caller's slot and
+  // runs one call at a time: the other slots may all be held by callers waiting like this one.
   detail::map_config config(const char* where) const {
     detail::map_config c;
     c.where = where;
-    c.workers = state_->workers;
+    c.borrowed = detail::holds_slot_of(*state_);
+    c.workers = c.borrowed ? 1 : state_->workers;
     c.errors = detail::map_errors::worker_error;
     c.pool = state_;
     return c;

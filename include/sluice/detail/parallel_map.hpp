@@ -64,20 +64,47 @@ struct pool_state {
   std::counting_semaphore<> slots;
 };
 
-// Holds one of a pool's slots for its lifetime (nothing without a pool).
+// The pools in whose slot the calling thread is running a call of f, innermost first: one frame
+// per pool_slot alive on this thread.
+struct slot_frame {
+  const pool_state* pool;
+  const slot_frame* outer;
+};
+inline thread_local const slot_frame* held_slots = nullptr;
+
+// Whether the calling thread is inside a call of f made through `pool`, and so holds (or
+// borrows) one of its slots. A map called there must not wait for a slot of its own: its caller
+// holds one, and every other one may be held by a caller waiting the same way.
+inline bool holds_slot_of(const pool_state& pool) noexcept {
+  for (const slot_frame* frame = held_slots; frame != nullptr; frame = frame->outer) {
+    if (frame->pool == &pool) return true;
+  }
+  return false;
+}
+
+// Holds one of a pool's slots for its lifetime (nothing without a pool), and marks the thread
+// as holding it. A `borrowed` slot is the caller's, lent to a map nested in its call: nothing is
+// acquired, the thread is only marked. Lives on the stack of the thread that calls f.
 class pool_slot {
  public:
-  explicit pool_slot(pool_state* pool) : pool_(pool) {
-    if (pool_ != nullptr) pool_->slots.acquire();
+  pool_slot(pool_state* pool, bool borrowed) : pool_(pool), borrowed_(borrowed) {
+    if (pool_ == nullptr) return;
+    if (!borrowed_) pool_->slots.acquire();
+    frame_ = {pool_, held_slots};
+    held_slots = &frame_;
   }
   pool_slot(const pool_slot&) = delete;
   pool_slot& operator=(const pool_slot&) = delete;
   ~pool_slot() {
-    if (pool_ != nullptr) pool_->slots.release();
+    if (pool_ == nullptr) return;
+    held_slots = frame_.outer;
+    if (!borrowed_) pool_->slots.release();
   }
 
  private:
   pool_state* pool_;
+  bool borrowed_;
+  slot_frame frame_{};
 };
 
 enum class map_errors {
@@ -92,6 +119,7 @@ struct map_config {
   bool progress = false;
   map_errors errors = map_errors::original;
   std::shared_ptr<pool_state> pool{};  // a thread_pool's, or none
+  bool borrowed = false;  // called inside a call of f of `pool`: runs in the caller's slot
 };
 
 // ---- calling f --------------------------------------------------------------------------------
@@ -125,6 +153,7 @@ template <class F, bool Owned>
 struct item_call {
   std::conditional_t<Owned, F, const F*> fn;
   std::shared_ptr<pool_state> pool{};
+  bool borrowed = false;  // see map_config::borrowed
 
   const F& target() const noexcept {
     if constexpr (Owned) {
@@ -152,7 +181,7 @@ struct item_call {
  private:
   template <class Call>
   auto run(Call&& call) const {
-    pool_slot slot(pool.get());
+    pool_slot slot(pool.get(), borrowed);
     if constexpr (std::is_void_v<decltype(call())>) {
       call();
       return no_value{};
@@ -265,7 +294,7 @@ struct chunk_call {
 
   std::array<no_value, 0> operator()(index_span chunk, std::stop_token stop) const {
     using namespace std::chrono_literals;
-    pool_slot slot(config->pool.get());
+    pool_slot slot(config->pool.get(), config->borrowed);
     std::size_t block = 1;
     for (std::size_t at = chunk.begin; at < chunk.end;) {
       if (stop.stop_requested()) break;
@@ -450,7 +479,7 @@ auto map_items(const F& f, Range&& items, const map_config& config) {
   constexpr bool owned = !std::is_lvalue_reference_v<Range>;
   using R = map_result_t<F, queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>&&>;
   map_progress progress(config.progress, size_if_known(items));
-  auto outputs = item_stream<owned>(item_call<F, false>{&f, config.pool},
+  auto outputs = item_stream<owned>(item_call<F, false>{&f, config.pool, config.borrowed},
                                     std::forward<Range>(items), item_options(config), config);
   if constexpr (std::is_void_v<R>) {
     while (outputs.next()) progress.advance(1);
@@ -488,7 +517,7 @@ auto lazy_map(F&& f, Range&& items, map_config config) {
   static_assert(!std::is_void_v<map_result_t<Fn, V&&>>,
                 "sluice: thread_pool::imap: f returns void, so there is nothing to stream; use map");
   config.ordered = true;
-  return item_stream<true>(item_call<Fn, true>{Fn(std::forward<F>(f)), config.pool},
+  return item_stream<true>(item_call<Fn, true>{Fn(std::forward<F>(f)), config.pool, config.borrowed},
                            Items(std::forward<Range>(items)), item_options(config), config);
 }
 
@@ -523,7 +552,7 @@ auto parallel_map_in_place(const F& f, Range&& items, map_config config,
       progress.advance(1);
     }
   };
-  auto outputs = item_stream<owned>(item_call<F, false>{&f, config.pool},
+  auto outputs = item_stream<owned>(item_call<F, false>{&f, config.pool, config.borrowed},
                                     std::forward<Range>(items), std::move(options), config);
   while (auto x = outputs.next()) {
     take_failures(false);
