@@ -278,6 +278,43 @@ TEST_SUITE("errors") {
     CHECK(failures[0].input_text == "107");
   }
 
+  TEST_CASE(
+      "a branch task whose range throws while it is iterated reports the same failure ordered and "
+      "unordered" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    // The range is lazy: it throws after its first element, once the call itself has returned.
+    auto explode_at_3 = [](std::string s) -> sluice::generator<std::string> {
+      co_yield s;
+      if (s == "3") throw test_error{3};
+      co_yield s + "!";
+    };
+    auto as_text = [](int x) { return std::to_string(x); };
+    for (const bool ordered : {false, true}) {
+      CAPTURE(ordered);
+      failure_log log;
+      auto run = (sluice::task(numbers, sluice::branch) | sluice::task(as_text) |
+                  sluice::task(explode_at_3, sluice::branch,
+                               {.name = "explode", .concurrency = 4, .ordered = ordered,
+                                .on_error = [&log](const sluice::failure& f) { log.add(f); }})) >
+                 sluice::count();
+
+      CHECK(run(6) == 11);  // 6 first elements, 5 second ones
+
+      std::vector<sluice::failure> failures = log.by_sequence();
+      REQUIRE(failures.size() == 1);
+      const sluice::failure& f = failures[0];
+      CHECK(f.task == "explode");
+      CHECK(f.sequence == 3);
+      CHECK(item_of(f.error) == 3);
+      REQUIRE(f.attempts.size() == 1);
+      CHECK(f.attempts.front() == f.error);
+      REQUIRE(f.input.has_value());
+      CHECK(std::any_cast<std::string>(f.input) == "3");
+      CHECK(f.input_text == "3");
+    }
+  }
+
   TEST_CASE("failure::input holds a copy of a string input and input_text renders it" *
             doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};

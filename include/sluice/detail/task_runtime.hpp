@@ -161,11 +161,17 @@ class task_runtime final : public activation_target {
   port<In>& input() noexcept { return in_; }
 
  private:
+  // What a branch task's slot keeps of its input for a failure while the result's range is
+  // emitted (the range may throw then, after the call): the input, with on_error only.
+  struct no_input {};
+  using kept_input = std::conditional_t<Branch, std::optional<In>, no_input>;
+
   struct slot {
     bool filled = false;
     std::optional<result_type> result{};  // empty: the item failed or was a tombstone
     bool tombstone = false;
     item_meta meta{};
+    [[no_unique_address]] kept_input input{};
   };
 
   void run_activation() noexcept override {
@@ -346,6 +352,11 @@ class task_runtime final : public activation_target {
     }
     try {
       out.result.emplace(invoke(item));
+      // What the call left of the input (all of it when on_error wants a copy, see invoke()),
+      // for a failure of the range's iteration in emit_ready(): the unordered path has it then.
+      if constexpr (Branch) {
+        if (config_.on_error) out.input = std::move(item.value);
+      }
     } catch (...) {
       failed(item, std::current_exception());
       out.tombstone = config_.in_zip;
@@ -449,8 +460,10 @@ class task_runtime final : public activation_target {
         try {
           delivered = emit_result<Out, Branch>(out_, std::move(*s.result), s.meta, run_, emitted);
         } catch (...) {
+          const In* input = nullptr;
+          if constexpr (Branch) input = s.input ? &*s.input : nullptr;
           report_failure<In>(run_, config_, counters_, s.meta.sequence, std::current_exception(),
-                             nullptr);
+                             input);
         }
       } else if (s.tombstone) {
         out_.offer(envelope<Out>{std::nullopt, s.meta});
