@@ -1,5 +1,7 @@
 // Checks a task's options when a run is built; every message names the task.
 #include <stdexcept>
+#include <string>
+#include <string_view>
 
 #include <sluice/detail/stage.hpp>
 #include <sluice/detail/parallel_map.hpp>
@@ -65,6 +67,27 @@ void check_workers(std::size_t workers, std::string_view who) {
                               " workers; at most sluice::max_concurrency (" +
                               std::to_string(max_concurrency) +
                               ") calls may be in flight at once, each on a thread");
+}
+
+void reject_nested(std::size_t position, const std::string& name,
+                   const std::invalid_argument& inner) {
+  const std::string numbered = "task#" + std::to_string(position);
+  const std::string who = name.empty() ? numbered + " (a nested pipeline)"
+                                       : "task '" + name + "' (" + numbered + ", a nested pipeline)";
+  std::string_view rest = inner.what();
+  constexpr std::string_view prefix = "sluice: ";
+  if (rest.substr(0, prefix.size()) == prefix) rest.remove_prefix(prefix.size());
+  // "its task#2 has ...", "its batch#3 has ..."; other messages name the inner stage themselves.
+  const bool names_stage = rest.substr(0, 4) == "task" || rest.substr(0, 6) == "batch#";
+  throw std::invalid_argument("sluice: " + who + ": " + (names_stage ? "its " : "") +
+                              std::string(rest));
+}
+
+void reject_rvalue_resilience(const std::string& who) {
+  throw std::invalid_argument(
+      "sluice: " + who +
+      " has retry, rate, cache, timeout or breaker options, but its callable takes its input as "
+      "an rvalue; they need to call it with the same input again (take it by const reference)");
 }
 
 }  // namespace sluice::detail

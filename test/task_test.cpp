@@ -249,6 +249,65 @@ TEST_SUITE("task") {
     CHECK(branch_join(7) == expected);
   }
 
+  TEST_CASE(
+      "an invalid option inside a nested pipeline is rejected when the outer run is built, "
+      "naming the outer task and the inner one" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    const auto inner = sluice::task(twice) | sluice::task(negate, {.concurrency = 0});
+    const std::string inner_part = "its task#2 has concurrency 0";
+
+    SUBCASE("a nested pipeline without sluice::branch") {
+      std::string what = invalid_argument_from([&] {
+        auto p = sluice::task(numbers, sluice::branch) | sluice::task(twice) | sluice::task(inner);
+        static_cast<void>(p(3));  // no pull: the error comes from building the run
+      });
+      CHECK(what.find("sluice: task#3 (a nested pipeline): " + inner_part) != std::string::npos);
+    }
+    SUBCASE("a nested pipeline with sluice::branch, named") {
+      std::string what = invalid_argument_from([&] {
+        auto p = sluice::task(numbers, sluice::branch) |
+                 sluice::task(inner, sluice::branch, {.name = "expand"});
+        static_cast<void>(p(3));
+      });
+      CHECK(what.find("sluice: task 'expand' (task#2, a nested pipeline): " + inner_part) !=
+            std::string::npos);
+    }
+    SUBCASE("a nested pipeline in a branch of fan_out") {
+      std::string what = invalid_argument_from([&] {
+        auto p = sluice::task(numbers, sluice::branch) |
+                 sluice::fan_out(sluice::task(twice), sluice::task(inner));
+        static_cast<void>(p(3));
+      });
+      CHECK(what.find("sluice: task#3 (a nested pipeline): " + inner_part) != std::string::npos);
+    }
+    SUBCASE("a nested pipeline inside a nested pipeline") {
+      std::string what = invalid_argument_from([&] {
+        auto p = sluice::task(numbers, sluice::branch) |
+                 sluice::task(sluice::task(twice) | sluice::task(inner, sluice::branch));
+        static_cast<void>(p(3));
+      });
+      CHECK(what.find("sluice: task#2 (a nested pipeline): its task#2 (a nested pipeline): " +
+                      inner_part) != std::string::npos);
+    }
+    SUBCASE("a nested pipeline whose producer has concurrency above 1") {
+      std::string what = invalid_argument_from([&] {
+        auto p = sluice::task(numbers, sluice::branch) |
+                 sluice::task(sluice::task(twice, {.concurrency = 2}) | sluice::task(negate));
+        static_cast<void>(p(3));
+      });
+      CHECK(what.find("sluice: task#2 (a nested pipeline): its task#1 is the producer and has "
+                      "concurrency 2") != std::string::npos);
+    }
+    SUBCASE("a nested pipeline with a sink") {
+      std::string what = invalid_argument_from([&] {
+        auto p = sluice::task(numbers, sluice::branch) | sluice::task(inner > sluice::count());
+        static_cast<void>(p(3));
+      });
+      CHECK(what.find("sluice: task#2 (a nested pipeline): " + inner_part) != std::string::npos);
+    }
+  }
+
   TEST_CASE("the producer is called once with the run's arguments" * doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};
     int calls = 0;

@@ -14,7 +14,9 @@
 // Types are checked when p(args...) is instantiated: a stage that cannot take what the stage
 // before it produces fails to compile with a sentence naming its position ("task #2 ...").
 // Exceptions: p(args...) throws std::invalid_argument naming the task when an option is out of
-//   range (concurrency 0, a producer with concurrency > 1 or sluice::join).
+//   range (concurrency 0, a producer with concurrency > 1 or sluice::join), also an option of a
+//   pipeline nested in a task, whose message names both ("sluice: task#3 (a nested pipeline):
+//   its task#2 has concurrency 0; ...").
 // Progress: `(p > sink).with_progress({.total = n})` is a runnable whose every run draws a
 //   progress bar of the outputs the sink takes (stream::show_progress, sluice/progress.hpp).
 #pragma once
@@ -131,6 +133,19 @@ class pipeline {
   template <detail::sink_like Sink>
   friend auto operator>(const pipeline& lhs, Sink&& consumer) {
     return lhs.consume(std::forward<Sink>(consumer));
+  }
+
+  // Internal: throws std::invalid_argument, as p(args...) with arguments of types Args would,
+  // when an option of a stage is out of range; builds nothing. A pipeline nested in a task is
+  // checked so when the outer run is built, since its own runs are built per item.
+  template <class... Args>
+  void validate() const {
+    if constexpr (first_stage::can_produce) {
+      using produced = typename detail::produced_by<first_stage, std::decay_t<Args>...>::type;
+      const stages_type& stages = *stages_;
+      std::get<0>(stages).template validate_as_producer<std::decay_t<Args>...>();
+      detail::validate_chain<1, 1 + first_stage::positions, produced>(stages);
+    }
   }
 
   // Internal: the stages, shared by every copy of this pipeline.

@@ -81,6 +81,16 @@ struct branching {
                       branches);
   }
 
+  // Checks every branch fed with In, building nothing (chain.hpp, validate_chain).
+  template <class In, std::size_t Pos>
+  void validate() const {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (validate_chain<0, Pos + branch_offset<I, Branches...>(), In>(std::get<I>(branches).stages()),
+       ...);
+    }
+    (std::index_sequence_for<Branches...>{});
+  }
+
   // Builds branch I fed with In, ending in `end`; returns its entry port.
   template <std::size_t I, class In, std::size_t Pos, class Out>
   port<In>& build_branch(build_ctx& ctx, std::size_t in_capacity, port<Out>& end) const {
@@ -228,8 +238,8 @@ struct batch_stage {
     return std::max<std::size_t>(2, default_capacity / std::max<std::size_t>(size, 1));
   }
 
-  template <class In, std::size_t Pos, class Out>
-  port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
+  template <class In, std::size_t Pos>
+  void validate() const {
     if (size == 0) {
       throw std::invalid_argument("sluice: batch#" + std::to_string(Pos) +
                                   " has size 0; a batch holds at least 1 item");
@@ -238,6 +248,11 @@ struct batch_stage {
       throw std::invalid_argument("sluice: batch#" + std::to_string(Pos) +
                                   " has a negative max_wait");
     }
+  }
+
+  template <class In, std::size_t Pos, class Out>
+  port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
+    validate<In, Pos>();
     return ctx.run.template make<batch_runtime<In>>(ctx.run, Pos, size, max_wait, in_capacity, out)
         .input();
   }

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <tuple>
@@ -110,6 +111,28 @@ struct task_options {
 
 namespace detail {
 
+template <class Pipeline>
+struct collect_runs;
+
+// The pipeline a task's callable runs per item when it is one (itself, a runnable's, or the one
+// collect_runs wraps); nullptr for any other callable.
+template <class Fn>
+std::nullptr_t nested_pipeline(const Fn&) noexcept {
+  return nullptr;
+}
+template <class... S>
+const pipeline<S...>* nested_pipeline(const pipeline<S...>& p) noexcept {
+  return &p;
+}
+template <class P, class Sink>
+auto nested_pipeline(const runnable<P, Sink>& r) noexcept {
+  return nested_pipeline(r.source());
+}
+template <class P>
+auto nested_pipeline(const collect_runs<P>& c) noexcept {
+  return nested_pipeline(c.inner);
+}
+
 // task_options::capacity as a run uses it.
 constexpr std::size_t resolved_capacity(std::size_t capacity) noexcept {
   return capacity == 0 ? default_capacity : std::min(capacity, max_capacity);
@@ -191,6 +214,40 @@ struct task_stage {
   // Throws std::invalid_argument when this task cannot be a producer.
   void validate_producer() const { (void)config(1, true, build_ctx_free{}); }
 
+  // Throw std::invalid_argument when an option of this task, or of a pipeline it runs per item,
+  // is out of range, as building it would (at Pos fed with In; as the producer called with
+  // Args...); build nothing. For the stages of a nested pipeline (chain.hpp, validate_chain).
+  template <class In, std::size_t Pos>
+  void validate() const {
+    const task_config c = config(Pos, false, build_ctx_free{});
+    if (options.cache) check_cache_policy(*options.cache, c.who);
+    if constexpr (!is_join) {
+      if constexpr (!callable_with<Fn, In&>) {
+        if (c.resilience.any()) reject_rvalue_resilience(c.who);
+      }
+      validate_nested<In>(Pos);
+    }
+  }
+  template <class... Args>
+  void validate_as_producer() const {
+    (void)config(1, true, build_ctx_free{});  // throws for a join
+    if constexpr (!is_join) validate_nested<Args...>(1);
+  }
+
+  // When the callable is a pipeline, validates it as called with Args...: its runs are built
+  // per item, so an option out of range must show when the run of this task is built, and the
+  // message names this task as well as the inner stage.
+  template <class... Args>
+  void validate_nested(std::size_t position) const {
+    if constexpr (!std::is_null_pointer_v<decltype(nested_pipeline(fn))>) {
+      try {
+        nested_pipeline(fn)->template validate<Args...>();
+      } catch (const std::invalid_argument& inner) {
+        reject_nested(position, options.name, inner);
+      }
+    }
+  }
+
   std::size_t out_capacity() const noexcept { return resolved_capacity(options.capacity); }
 
   struct build_ctx_free {
@@ -208,14 +265,16 @@ struct task_stage {
 
   template <class In, std::size_t Pos, class Out>
   port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
+    task_config c = config(Pos, false, ctx);
     if constexpr (is_join) {
       return ctx.run
-          .template make<join_runtime<Fn, In, Out, is_branch>>(ctx.run, fn, config(Pos, false, ctx),
+          .template make<join_runtime<Fn, In, Out, is_branch>>(ctx.run, fn, std::move(c),
                                                                in_capacity, out)
           .input();
     } else {
+      validate_nested<In>(Pos);
       return ctx.run
-          .template make<task_runtime<Fn, In, Out, is_branch>>(ctx.run, fn, config(Pos, false, ctx),
+          .template make<task_runtime<Fn, In, Out, is_branch>>(ctx.run, fn, std::move(c),
                                                                in_capacity, out)
           .input();
     }
@@ -225,6 +284,7 @@ struct task_stage {
   void build_producer(build_ctx& ctx, port<Out>& out, std::tuple<Args...> args) const {
     task_config c = config(1, true, ctx);  // throws for a join or concurrency > 1
     if constexpr (!is_join) {
+      validate_nested<Args...>(1);
       ctx.run.template make<producer_runtime<Fn, Out, is_branch, Args...>>(
           ctx.run, fn, std::move(c), out, std::move(args));
     }

@@ -8,6 +8,8 @@
 //   S::out_capacity()                  the bound of the queue after it
 //   S::build<In, Pos>(ctx, out, cap)   creates its runtime pushing into `out`; returns the port
 //                                      its upstream pushes into, a queue of capacity `cap`
+//   S::validate<In, Pos>()             throws std::invalid_argument, as build would, when an
+//                                      option is out of range; builds nothing
 #pragma once
 
 #include <cstddef>
@@ -68,6 +70,18 @@ port<In>& build_chain(const Tuple& stages, build_ctx& ctx, std::size_t in_capaci
     port<Out>& next =
         build_chain<I + 1, Pos + S::positions, Out>(stages, ctx, stage.out_capacity(), last);
     return stage.template build<In, Pos>(ctx, next, in_capacity);
+  }
+}
+
+// Checks the options of stages I.. of `stages`, the first of them at position Pos fed with In,
+// as build_chain would, building nothing. For the stages of a pipeline nested in a task: its
+// runs are built per item, and a bad option must show when the outer run is built.
+template <std::size_t I, std::size_t Pos, class In, class Tuple>
+void validate_chain(const Tuple& stages) {
+  if constexpr (I < std::tuple_size_v<Tuple> && !std::is_same_v<In, invalid>) {
+    using S = std::tuple_element_t<I, Tuple>;
+    std::get<I>(stages).template validate<In, Pos>();
+    validate_chain<I + 1, Pos + S::positions, typename S::template typing<In, Pos>::type>(stages);
   }
 }
 

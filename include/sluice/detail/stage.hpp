@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,16 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
                          std::size_t capacity, bool ordered,
                          std::function<void(const failure&)> on_error, bool producer, bool join,
                          task_resilience resilience = {});
+
+// Throws std::invalid_argument for an option out of range inside a pipeline that the task at
+// `position` (`name`: its task_options::name, "" when unnamed) runs per item: `inner`'s message
+// with the task in front ("sluice: task#3 (a nested pipeline): its task#2 has concurrency 0").
+[[noreturn]] void reject_nested(std::size_t position, const std::string& name,
+                                const std::invalid_argument& inner);
+
+// Throws std::invalid_argument: `who` has resilience options, which call the callable again with
+// the same input, but the callable takes its input as an rvalue.
+[[noreturn]] void reject_rvalue_resilience(const std::string& who);
 
 // Reports a failed call: on_error when set (the item is dropped; a handler that throws stops
 // the run), otherwise the run fails with the error. Nothing once the run is stopping: a call that

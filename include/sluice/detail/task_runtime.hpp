@@ -143,11 +143,7 @@ class task_runtime final : public activation_target {
       if constexpr (callable_with<Fn, In&>) {
         guard_.emplace(config_.resilience, config_.who);
       } else {
-        throw std::invalid_argument(
-            "sluice: " + config_.who +
-            " has retry, rate, cache, timeout or breaker options, but its callable takes its "
-            "input as an rvalue; they need to call it with the same input again (take it by "
-            "const reference)");
+        reject_rvalue_resilience(config_.who);
       }
     }
     counters_.breaker = config_.resilience.breaker ? &*config_.resilience.breaker : nullptr;
