@@ -315,6 +315,59 @@ TEST_SUITE("errors") {
     }
   }
 
+  TEST_CASE(
+      "failure::sequence after a join is 0, after a batch the sequence of the batch's first item, "
+      "and after a branch task that of the item the element came from" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    failure_log log;
+    auto handler = [&log](const sluice::failure& f) { log.add(f); };
+    auto sequences = [&log] {
+      std::vector<std::uint64_t> out;
+      for (const sluice::failure& f : log.by_sequence()) out.push_back(f.sequence);
+      return out;
+    };
+
+    SUBCASE("join") {
+      auto gather = [](sluice::stream<int>& in) {
+        std::vector<int> all;
+        for (int x : in) all.push_back(x);
+        return all;
+      };
+      auto odd_fails = [](int x) {
+        if (x % 2 == 1) throw test_error{x};
+        return x;
+      };
+      auto run = (sluice::task(numbers, sluice::branch) |
+                  sluice::task(gather, sluice::join | sluice::branch) |
+                  sluice::task(odd_fails, {.on_error = handler})) > sluice::count();
+      CHECK(run(6) == 3);
+      CHECK(sequences() == std::vector<std::uint64_t>{0, 0, 0});
+    }
+    SUBCASE("batch") {
+      auto fails_holding_4_or_7 = [](const std::vector<int>& batch) {
+        for (int x : batch)
+          if (x == 4 || x == 7) throw test_error{x};
+        return batch.size();
+      };
+      auto run = (sluice::task(numbers, sluice::branch) | sluice::batch(3) |
+                  sluice::task(fails_holding_4_or_7, {.on_error = handler})) > sluice::count();
+      CHECK(run(10) == 2);  // {0, 1, 2} and {9} pass
+      CHECK(sequences() == std::vector<std::uint64_t>{3, 6});
+    }
+    SUBCASE("branch") {
+      auto three_of = [](int x) { return std::vector<int>{10 * x, 10 * x + 1, 10 * x + 2}; };
+      auto fails_on_1 = [](int x) {
+        if (x % 10 == 1) throw test_error{x};
+        return x;
+      };
+      auto run = (sluice::task(numbers, sluice::branch) | sluice::task(three_of, sluice::branch) |
+                  sluice::task(fails_on_1, {.on_error = handler})) > sluice::count();
+      CHECK(run(3) == 6);
+      CHECK(sequences() == std::vector<std::uint64_t>{0, 1, 2});
+    }
+  }
+
   TEST_CASE("failure::input holds a copy of a string input and input_text renders it" *
             doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};

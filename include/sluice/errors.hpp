@@ -24,7 +24,12 @@ namespace sluice {
 // Lifetime: a failure owns everything it holds; handlers may copy it freely.
 struct failure {
   std::string task{};          // the task's name ("task#3" unless named)
-  std::uint64_t sequence = 0;  // the item's 0-based position in the producer's output
+  // The 0-based position in the producer's output of the item this one came from. Items made
+  // from one item share its sequence: a branch task's elements, fan_out's copies, zip's tuple.
+  // A batch carries the sequence of its first item. A sluice::join task's outputs come from no
+  // single item: every item downstream of a join has sequence 0. On the producer: the number of
+  // items it had produced.
+  std::uint64_t sequence = 0;
   std::exception_ptr error{};  // the last attempt's own exception (== attempts.back())
   std::vector<std::exception_ptr> attempts{};  // one per failed attempt, oldest first
   std::any input{};                            // a copy of the input when it is copyable
