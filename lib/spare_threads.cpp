@@ -19,6 +19,11 @@ class spare_threads {
   // How long a thread without work waits for one before it ends.
   static constexpr auto kLinger = 1s;
 
+  std::size_t alive() noexcept {
+    std::lock_guard lock(mu_);
+    return threads_;
+  }
+
   void run(void (*job)(void*), void* arg) noexcept {
     std::unique_lock lock(mu_);
     jobs_.push_back({job, arg});
@@ -73,5 +78,7 @@ void run_on_spare_thread(void (*job)(void*), void* arg) noexcept {
   watch_forks();
   per_process<spare_threads>().run(job, arg);
 }
+
+std::size_t spare_threads_alive() noexcept { return per_process<spare_threads>().alive(); }
 
 }  // namespace sluice::detail

@@ -3,6 +3,8 @@
 // activation in a forked child, and in the parent those that waited too long for oneTBB.
 #pragma once
 
+#include <cstddef>
+
 namespace sluice::detail {
 
 // Runs job(arg) on a spare thread: an idle one, or a new one when none is idle. Returns at once.
@@ -11,5 +13,9 @@ namespace sluice::detail {
 // later call.
 // Thread safety: may be called from any thread. Exceptions: none.
 void run_on_spare_thread(void (*job)(void*), void* arg) noexcept;
+
+// The spare threads alive now (running a job or waiting for one), for the tests' thread
+// accounting. Thread safety: may be called from any thread.
+std::size_t spare_threads_alive() noexcept;
 
 }  // namespace sluice::detail

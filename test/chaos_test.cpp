@@ -400,7 +400,7 @@ TEST_SUITE("chaos") {
       CHECK((warm > sluice::count())() == 3);
     }
     std::this_thread::sleep_for(200ms);
-    watch.threads = count_dir("/proc/self/task");
+    watch.threads = count_threads().others;
     watch.fds = list_dir("/proc/self/fd");
 
     std::map<std::string, std::pair<int, std::uint64_t>> tally;  // category -> count, first seed
@@ -441,12 +441,17 @@ TEST_SUITE("chaos") {
         " failed; skipped: " + (set.skip_text.empty() ? "none" : set.skip_text) +
         "; threads: " + std::to_string(watch.threads) + " after warm-up, " +
         std::to_string(watch.high_water) + " at most (bound " + std::to_string(watch.bound) +
-        "); slowest iteration: seed " + std::to_string(slowest.second) + ", " +
+        ") and " + std::to_string(watch.spare_high_water) +
+        " spare ones; slowest iteration: seed " + std::to_string(slowest.second) + ", " +
         std::to_string(slowest.first.count()) + " ms";
     for (const auto& [category, seen] : tally) {
       summary += "\n  " + category + " in " + std::to_string(seen.first) +
                  " iterations, first at seed " + std::to_string(seen.second);
     }
     MESSAGE(summary);
+    if (set.on.on("threads")) {
+      const std::string spare = check_spare_threads_end(watch);
+      CHECK_MESSAGE(spare.empty(), spare);
+    }
   }
 }

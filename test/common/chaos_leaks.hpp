@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <stop_token>
 #include <string>
 #include <system_error>
@@ -13,6 +14,7 @@
 
 #include <oneapi/tbb/global_control.h>  // the parallelism limit, for the thread bound
 
+#include "../../lib/spare_threads.hpp"  // white box: the spare threads alive
 #include "chaos_model.hpp"
 #include "chaos_scenario.hpp"
 #include "gate.hpp"
@@ -40,6 +42,20 @@ inline std::vector<std::string> list_dir(const char* dir) {
 }
 inline int count_dir(const char* dir) { return static_cast<int>(list_dir(dir).size()); }
 
+// The threads of this process: `spare` of them are sluice's spare threads, `others` the rest.
+struct thread_count {
+  int others = 0;
+  int spare = 0;
+};
+inline thread_count count_threads() {
+  // The larger of two spare counts around the listing: a spare thread that starts or ends
+  // meanwhile never counts among the others.
+  const auto before = sluice::detail::spare_threads_alive();
+  const int all = count_dir("/proc/self/task");
+  const int spare = static_cast<int>(std::max(before, sluice::detail::spare_threads_alive()));
+  return {std::max(all - spare, 0), spare};
+}
+
 // TBB keeps the worker threads it has made for the life of the process (they sleep in its
 // pool; measured: 105 threads after a run of a concurrency-100 task, still 105 twenty seconds
 // later), so the thread count never returns to a baseline, and how far it grows depends on
@@ -49,13 +65,17 @@ inline int count_dir(const char* dir) { return static_cast<int>(list_dir(dir).si
 // alive (and lowers 100 ms after the last one ends), so the threads of the process stay within
 // the warm-up count + the largest limit seen (limit_sampler) + a few threads of sluice's own. A
 // thread that sluice starts and never joins (or a detached one) passes the bound as iterations add
-// up. File descriptors: sluice opens none in thread mode, so their count must return to the
-// warm-up's.
+// up. sluice's spare threads are not in that bound: they run activations oneTBB left waiting
+// (at most one per call in flight, and on a loaded machine that can be hundreds), and each ends
+// a second after its last activation, which the test checks once at its end
+// (check_spare_threads_end). File descriptors: sluice opens none in thread mode, so their count
+// must return to the warm-up's.
 struct leak_watch {
   int threads = 0;
   std::vector<std::string> fds;
-  int max_limit = 0;  // the largest TBB parallelism limit seen
-  int high_water = 0;
+  int max_limit = 0;         // the largest TBB parallelism limit seen
+  int high_water = 0;        // threads other than spare ones, at most
+  int spare_high_water = 0;  // spare threads at the end of an iteration, at most
   int bound = 0;
   bool threads_reported = false;
 
@@ -103,9 +123,11 @@ class limit_sampler {
 inline void check_leaks(context& cx, leak_watch& watch, const settings& set) {
   const int bound = watch.threads + watch.max_limit + 8;
   watch.bound = bound;
-  int threads = 0;
-  sluice_test::eventually([&] { return (threads = count_dir("/proc/self/task")) <= bound; }, 500ms);
+  thread_count now;
+  sluice_test::eventually([&] { return (now = count_threads()).others <= bound; }, 500ms);
+  const int threads = now.others;
   watch.high_water = std::max(watch.high_water, threads);
+  watch.spare_high_water = std::max(watch.spare_high_water, now.spare);
   if (set.on.on("threads") && threads > bound && !watch.threads_reported) {
     watch.threads_reported = true;  // once: TBB's pool does not shrink
     cx.problem("[threads] " + std::to_string(threads) + " threads, more than the bound " +
@@ -127,6 +149,21 @@ inline void check_leaks(context& cx, leak_watch& watch, const settings& set) {
                std::to_string(watch.fds.size()) + " after the warm-up; new:" + extra);
     watch.fds = fds;  // report each leak once
   }
+}
+
+// Every spare thread ends a second after its last activation: 3 s after the last run, none is
+// left, and the threads of the process are back within the bound. Returns the problem, or an
+// empty string.
+inline std::string check_spare_threads_end(const leak_watch& watch) {
+  const int bound = watch.threads + watch.max_limit + 8;
+  thread_count now;
+  if (sluice_test::eventually(
+          [&] { return (now = count_threads()).spare == 0 && now.others <= bound; }, 3s)) {
+    return {};
+  }
+  return "[threads] 3 s after the last run: " + std::to_string(now.spare) +
+         " spare threads alive (each should end a second after its last activation), " +
+         std::to_string(now.others) + " others (bound " + std::to_string(bound) + ")";
 }
 
 }  // namespace sluice_test::chaos
