@@ -33,10 +33,12 @@ template <class Out, bool Branch, class Result>
 bool emit_result(const outlet<Out>& out, Result&& result, item_meta meta, const run_state& run,
                  std::uint64_t& emitted, bool hold = false) {
   if constexpr (Branch) {
+    // The range is not advanced once the run stops: advancing resumes the user's generator.
     for (auto&& element : result) {
       if (run.stopping()) return false;
       if (!out.offer(envelope<Out>{Out(std::move(element)), meta})) return false;
       ++emitted;
+      if (run.stopping()) return false;
     }
     return true;
   } else {
@@ -89,12 +91,14 @@ class producer_runtime final : public activation_target {
   template <class Result>
   void emit(Result&& result) {
     if constexpr (Branch) {
+      // The range is not advanced once the run stops: advancing resumes the user's generator.
       for (auto&& element : result) {
         if (run_.stopping()) return;
         if (!out_.offer(envelope<Out>{Out(std::move(element)), {sequence_, 0}})) return;
         if (++sequence_ % kPublishEvery == 0) {
           counters_.items_out.store(sequence_, std::memory_order_relaxed);
         }
+        if (run_.stopping()) return;
       }
     } else {
       if (out_.push(envelope<Out>{Out(std::forward<Result>(result)), {0, 0}})) sequence_ = 1;
@@ -455,6 +459,7 @@ class task_runtime final : public activation_target {
       if (s.result) {
         try {
           delivered = emit_result<Out, Branch>(out_, std::move(*s.result), s.meta, run_, emitted);
+          s.result.reset();  // a nested run's stream ends here, not when the slot is reused
         } catch (...) {
           const In* input = nullptr;
           if constexpr (Branch) input = s.input ? &*s.input : nullptr;
