@@ -12,7 +12,7 @@
 // full queue. Baselines: 100 + cores std::threads on two shared queues; tbb::parallel_for over
 // all items in TBB's default arena, and inside a tbb::task_arena(100) with a global_control
 // that lets TBB run 101 threads (without one, TBB ignores the arena's request for more workers).
-// Bars (issue 3): sluice's sleepers elapsed <= 1.1x the ideal; its CPU throughput >= 0.9 solo.
+// Bars: sluice's sleepers elapsed <= 1.1x the ideal; its CPU throughput >= 0.9 solo.
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>

@@ -3,7 +3,7 @@
 // pick instead: a serial loop (the floor), one std::thread per stage on moodycamel SPSC queues
 // (per item spinning, per item blocking, batches of 256), tbb::parallel_pipeline with 4 and 16
 // tokens, and a raw tbb::flow::graph with one message per item. Reports ns per item.
-// Bars (issue 3): sluice >= 5x the best tbb-pipeline; sluice >= 0.5x the spinning chain's items/s.
+// Bars: sluice >= 5x the best tbb-pipeline; sluice >= 0.5x the spinning chain's items/s.
 #include <algorithm>
 #include <functional>
 #include <vector>

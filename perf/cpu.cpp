@@ -3,7 +3,7 @@
 // of hardware threads, in sluice, tbb::parallel_pipeline with a parallel filter, and a static
 // split of the items over std::threads. Reports ns per item and the efficiency
 // (items x per-item burn time / cores) / elapsed, where the per-item burn time is measured
-// serially at the start of each round. Bar (issue 3): sluice efficiency >= 0.95.
+// serially at the start of each round. Bar: sluice efficiency >= 0.95.
 #include <algorithm>
 #include <cstdint>
 #include <functional>

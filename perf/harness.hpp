@@ -87,7 +87,7 @@ struct row {
   double median_extra(std::string_view name) const;
 };
 
-// A target from issue 3, judged on the median(s).
+// A target the suite judges, on the median(s).
 struct bar {
   std::string text;   // "sluice >= 5x tbb-pipeline"
   double value = 0;   // what was measured, in the unit of `shown`

@@ -7,7 +7,7 @@
 // getrusage(RUSAGE_SELF).ru_maxrss is also reported (as ru_maxrss_mib) but Linux carries it over
 // fork and exec, so it is never below the parent's RSS at the fork. Implementations: a serial loop
 // (the process's floor), sluice with the default capacity, and a hand-written std::thread chain on
-// a BlockingReaderWriterCircularBuffer of capacity 1024. Reports peak RSS in MiB. Bar (issue 3):
+// a BlockingReaderWriterCircularBuffer of capacity 1024. Reports peak RSS in MiB. Bar:
 // sluice's peak RSS <= 32 MiB.
 #include <sys/resource.h>
 

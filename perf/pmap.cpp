@@ -1,4 +1,4 @@
-// Workloads "pmap" and "pmap_sleep" (issue 5): sluice::pmap against what a user would write
+// Workloads "pmap" and "pmap_sleep": sluice::pmap against what a user would write
 // instead.
 //   pmap:       1 M int64 through a trivial f (2x + 1) into a std::vector, at workers = the
 //               hardware threads. Baselines: a hand-written chunked loop (one std::thread per

@@ -1,5 +1,5 @@
 // Workload "resilience": what the resilience wrappers cost around a call that needs none of
-// them, and how exact the rate limiter is (issue 4). Rows, each a median over the rounds:
+// them, and how exact the rate limiter is. Rows, each a median over the rounds:
 //   bare            a call of an opaque int -> int function, ns per call (the floor)
 //   retry           the same call through sluice::retry (it succeeds at once), ns per call
 //   cache-hit       sluice::cached hits on 1024 int keys, one thread, ns per call

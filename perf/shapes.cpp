@@ -4,7 +4,7 @@
 //   fanout        numbers | fan_out(f1 | f2 | f3, f1 | f2 | f3) > sum   (sum = 2 N^2)
 //   ordered       each map with {.concurrency = 4, .ordered = true}; the sink also checks order
 //   batch         numbers | f1 | f2 | f3 | batch(256) > sum of each vector
-// Reports ns per producer item. Bars (issue 3): each shape >= 0.5x the plain chain's items/s.
+// Reports ns per producer item. Bars: each shape >= 0.5x the plain chain's items/s.
 #include <functional>
 #include <numeric>
 #include <vector>

@@ -38,7 +38,7 @@ class blocking_queue {
 };
 
 // A bounded queue (preallocated; try_enqueue never allocates) whose ends spin, yielding the
-// core, while it is full or empty: issue 3's reference for a per-item hand-off.
+// core, while it is full or empty: the reference for a per-item hand-off.
 template <class T>
 class spinning_queue {
  public:
