@@ -1,4 +1,4 @@
-// Shows the DAG shapes of api.md section 1 unchanged: fan_out, route, batch and zip in one ETL flow.
+// Shows sluice's DAG shapes in one ETL flow: fan_out, route, batch and zip.
 #include <sluice/sluice.hpp>
 
 #include <chrono>

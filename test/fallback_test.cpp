@@ -1,6 +1,6 @@
 // Tests of <sluice/fallback.hpp>: with_fallback and first_of try their alternatives in order,
 // stop at the first success, and throw sluice::all_failed holding every error in order when all
-// of them fail; and a fallback sequence inside a retry (api.md section 6).
+// of them fail; and a fallback sequence inside a retry.
 #include <array>
 #include <atomic>
 #include <cstddef>

@@ -1,6 +1,6 @@
 // Tests of <sluice/resilient.hpp>: cache, rate limit, retry and breaker around one callable, in
-// opero's order (cache -> rate -> retry -> each attempt: breaker -> the call, a fallback
-// sequence inside each attempt).
+// the order of opero, the Python resilience library sluice follows here (cache -> rate -> retry
+// -> each attempt: breaker -> the call, a fallback sequence inside each attempt).
 #include <atomic>
 #include <chrono>
 #include <stdexcept>

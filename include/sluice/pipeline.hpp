@@ -168,8 +168,8 @@ auto pipeline<Stages...>::operator()(Args&&... args) const {
   using out =
       typename detail::chain_after_first<produced, 1 + first_stage::positions, Stages...>::type;
   if constexpr (std::is_same_v<out, detail::invalid>) {
-    // Either a static_assert above has failed, or the producer is a join, which api.md rejects
-    // at run time.
+    // Either a static_assert above has failed, or the producer is a join, which is rejected at
+    // run time.
     if constexpr (first_stage::can_produce) std::get<0>(*stages_).validate_producer();
     return stream<out>(detail::no_run);
   } else {

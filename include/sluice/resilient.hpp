@@ -1,5 +1,6 @@
 // This header defines sluice::resilient, which puts a callable behind a cache, a rate limit, a
-// retry and a circuit breaker at once, in opero's order, and sluice::resilience_options.
+// retry and a circuit breaker at once, and sluice::resilience_options. The order is that of
+// opero, the Python resilience library sluice follows here.
 //
 // Example:
 //   auto get = sluice::resilient(sluice::with_fallback(call_with_key, keys),

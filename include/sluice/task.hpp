@@ -200,7 +200,7 @@ struct task_stage {
   };
 
   // A join producer has no upstream, so it has no output type: the run is rejected at run
-  // time with std::invalid_argument (api.md), see validate_producer().
+  // time with std::invalid_argument, see validate_producer().
   template <class... Args>
   struct producer_typing {
     using called = std::conditional_t<is_join, invalid, call_result_t<Fn, Args&&...>>;

@@ -1,5 +1,5 @@
-// Internal: the state of one run of a pipeline — stop flag, first error, the TBB arena and flow
-// graph its stages execute on, and the nodes (stages, queues) it owns.
+// Internal: the state of one run of a pipeline — stop flag, first error, the executor its
+// stages' activations run on, and the nodes (stages, queues) it owns.
 #pragma once
 
 #include <atomic>

@@ -1,5 +1,6 @@
-// Internal: a task's resilience options around each item's call. The order is opero's, with
-// the breaker and the deadline inside each attempt:
+// Internal: a task's resilience options around each item's call, in the order of opero (the
+// Python resilience library sluice follows here), with the breaker and the deadline inside each
+// attempt:
 //   cache -> rate limit -> retry -> (each attempt) circuit breaker -> timeout -> the call
 // A cache hit makes no call and takes no token; each attempt of a retry takes its own turn
 // through the breaker and its own deadline.
