@@ -20,6 +20,7 @@
 
 #include <sluice/detail/channel.hpp>
 #include <sluice/detail/invoke.hpp>
+#include <sluice/detail/reorder_window.hpp>
 #include <sluice/detail/run.hpp>
 #include <sluice/detail/stage.hpp>
 #include <sluice/stream.hpp>
@@ -125,8 +126,7 @@ inline thread_local std::vector<std::exception_ptr> failed_attempts;
 //
 // With `ordered`, outputs leave in the order the items were taken from the input queue: each
 // item gets a ticket, and results wait in a window of max(capacity, concurrency) slots until
-// every earlier ticket has been emitted. The window is a ring that grows (doubling) only as
-// results wait in it, so a large capacity costs nothing up front.
+// every earlier ticket has been emitted (reorder_window.hpp).
 template <class Fn, class In, class Out, bool Branch>
 class task_runtime final : public activation_target {
   using result_type = std::remove_cvref_t<call_result_t<Fn, In&&>>;
@@ -154,7 +154,7 @@ class task_runtime final : public activation_target {
     counters_.queued = &channel<In>::waiting_in;
     counters_.queue = &in_;
     busy_ = &counters_.in_flight;
-    if (ordered_) window_.resize(std::min(window_bound_, kInitialWindow));
+    if (ordered_) window_.emplace(window_bound_, kInitialWindow);
     run.add_target(*this, config_.concurrency);
   }
 
@@ -410,47 +410,11 @@ class task_runtime final : public activation_target {
     in_.abandon();
   }
 
-  // Ordered mode: files the results of tickets first .. first+count-1 and, when the first is
-  // next in line, emits them and every later result that is ready.
+  // Ordered mode: settles a batch's results in the window, which emits them in ticket order.
   void settle(std::uint64_t first, slot* results, std::size_t count, std::uint64_t& emitted) {
-    std::unique_lock lock(order_mu_);
-    window_cv_.wait(lock, [&] { return run_.stopping() || fits(first + count - 1); });
-    if (run_.stopping()) return;
-    if (emitting_ || first != next_emit_) {
-      // An earlier batch is still out: file the results for the worker that emits it.
-      grow_window(first + count);
-      for (std::size_t i = 0; i < count; ++i)
-        window_[(first + i) % window_.size()] = std::move(results[i]);
-      return;
-    }
-    emitting_ = true;
-    // The batch is next in order: it leaves from here, without a trip through the window; then
-    // each run of results that later batches filed there meanwhile.
-    slot* out = results;
-    std::size_t out_count = count;
-    std::uint64_t end = first + count;
-    std::vector<slot>& ready = ready_;  // only the emitting worker touches it
-    for (;;) {
-      lock.unlock();
-      emit_ready(out, out_count, emitted);
-      lock.lock();
-      next_emit_ = end;
-      window_cv_.notify_all();
-      if (run_.stopping()) break;
-      // Moves out the run of ready results, but frees their slots only once they are emitted:
-      // the window plus what is being emitted never exceeds the window's bound.
-      ready.clear();
-      for (; end < next_emit_ + window_.size(); ++end) {
-        slot& head = window_[end % window_.size()];
-        if (!head.filled) break;
-        ready.push_back(std::move(head));
-        head = slot{};
-      }
-      if (ready.empty()) break;
-      out = ready.data();
-      out_count = ready.size();
-    }
-    emitting_ = false;
+    window_->settle(
+        first, results, count, [&] { return run_.stopping(); },
+        [&](slot* ready, std::size_t n) { emit_ready(ready, n, emitted); });
   }
 
   void emit_ready(slot* ready, std::size_t count, std::uint64_t& emitted) {
@@ -475,30 +439,8 @@ class task_runtime final : public activation_target {
     out_.flush();  // the next emitter may be another worker: nothing stays held between them
   }
 
-  bool fits(std::uint64_t ticket) const {  // order_mu_ held
-    return ticket < next_emit_ + window_bound_;
-  }
-
-  // Makes room in the ring for tickets below `end` (order_mu_ held; end <= next_emit_ + bound,
-  // as fits() let them in). The ring holds ticket t at t % size for t in [next_emit_,
-  // next_emit_ + size): every result filed waits there, so growing moves just that span.
-  void grow_window(std::uint64_t end) {
-    const std::size_t size = window_.size();
-    const std::uint64_t needed = end - next_emit_;
-    if (needed <= size) return;
-    std::size_t grown = size;
-    while (grown < needed) grown *= 2;
-    grown = std::min(grown, window_bound_);
-    std::vector<slot> bigger(grown);
-    for (std::uint64_t t = next_emit_; t < next_emit_ + size; ++t) {
-      bigger[t % grown] = std::move(window_[t % size]);
-    }
-    window_.swap(bigger);
-  }
-
   void wake() noexcept override {
-    std::lock_guard lock(order_mu_);
-    window_cv_.notify_all();
+    if (window_) window_->wake_all();
   }
 
   const Fn& fn_;
@@ -511,17 +453,12 @@ class task_runtime final : public activation_target {
   stage_counters& counters_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> downstream_gone_{false};
-  std::atomic<std::size_t> hint_{1};   // an ordered concurrent task's batch size
+  std::atomic<std::size_t> hint_{1};                      // an ordered concurrent task's batch size
   std::optional<task_guard<Fn, In, result_type>> guard_;  // with resilience options
 
   std::mutex take_mu_;
-  std::uint64_t next_ticket_ = 0;  // guarded by take_mu_
-  std::mutex order_mu_;            // guards the four members below
-  std::condition_variable window_cv_;
-  std::vector<slot> window_;  // the ring: at most window_bound_ slots
-  std::uint64_t next_emit_ = 0;
-  bool emitting_ = false;
-  std::vector<slot> ready_;  // the emitting worker's, while emitting_
+  std::uint64_t next_ticket_ = 0;               // guarded by take_mu_
+  std::optional<reorder_window<slot>> window_;  // an ordered concurrent task's
 };
 
 // A sluice::join task: `concurrency` workers, started with the run, each calls fn with a
