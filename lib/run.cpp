@@ -129,10 +129,9 @@ void run_state::start() {
 void run_state::spawn(activation_target& target) {
   // A serial task's activation starts on the near tier while no more activations are alive than
   // it has slots: one is free there then, since each live activation holds at most one thread
-  // (see tbb_engine). A concurrent task's activations start far: they come in bursts, and TBB,
-  // waking workers for the burst, sent them to the far tier first while a near activation
-  // waited (a blocking run's first sleeper started 120 ms late), and its workers came and went
-  // between the tiers.
+  // (see tbb_engine). A concurrent task's activations start far: they come in bursts, and oneTBB,
+  // waking workers for a burst, may serve the far tier first while a near activation waits, its
+  // workers coming and going between the tiers (docs/performance.md, "Decisions": tiers).
   const std::size_t live = count_in();
   starting_.fetch_add(1, std::memory_order_relaxed);
   engine_->submit(target.graph_node_, live <= near_ && target.concurrency_ == 1);

@@ -25,11 +25,10 @@ namespace sluice::detail {
 
 namespace {
 
-// Arenas that runs have finished with, kept for the next run of the same size. TBB's workers
-// stay in an arena, spinning, for a while after its work runs out; a fresh arena per run got
-// none of them until they left the last one. On the 2-core VM, from a run's call to its
-// producer's first line: 80 us with a serial stage, 640 us with a stage of concurrency 8;
-// ~25 us with the pool. Thread-safe; each arena serves one run at a time.
+// Arenas that runs have finished with, kept for the next run of the same size. oneTBB's workers
+// stay in an arena, spinning, for a while after its work runs out, and a fresh arena gets none of
+// them until they have left the last one; a pooled arena has them at once (docs/performance.md,
+// "Decisions": arena pool). Thread-safe; each arena serves one run at a time.
 class arena_pool {
  public:
   std::unique_ptr<tbb::task_arena> take(int slots) {
@@ -102,14 +101,13 @@ void published(void*) {}
 void seen(void*) {}
 #endif
 
-// Holds back, for up to kPark, each worker that joins an arena while no activation waits there
-// for a thread: when work arrives in an idle arena, TBB wakes as many workers as the arena has
-// slots (a far tier sized for 100 blocking calls: 100), and the ones that find nothing spin for
-// a while (~0.1 ms each on the 2-core VM) before they sleep again. That herd kept the cores
-// from the producer for 5-8 ms in about half the blocking workload's runs, before it could
-// push the items the herd was woken for. Parked, a worker costs no CPU; it goes on at once when
-// an activation is enqueued here (enqueued()), or when kPark is up. Only the far tier parks:
-// the near one has a slot per core, so its herd is as small as it gets.
+// Holds back, for up to kPark, each worker that joins an arena while no activation waits there for
+// a thread: when work arrives in an idle arena, TBB wakes as many workers as the arena has slots (a
+// far tier sized for 100 blocking calls: 100), and the ones that find nothing spin for a while
+// before they sleep again, keeping the cores from the thread that makes the work the herd was woken
+// for (docs/performance.md, "Decisions": herd park). Parked, a worker costs no CPU; it goes on at
+// once when an activation is enqueued here (enqueued()), or when kPark is up. Only the far tier
+// parks: the near one has a slot per core, so its herd is as small as it gets.
 class herd_park final : public tbb::task_scheduler_observer {
  public:
   static constexpr std::chrono::milliseconds kPark{1};

@@ -17,9 +17,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// How long the raised limit outlives the last run. Dropping it the moment a run ends and
-// raising it when the next starts made TBB retire and re-wake its workers: ~50-90 us on every
-// short run (a pmap of a few items, a nested pipeline per item), measured on the 2-core VM.
+// How long the raised limit outlives the last run. Dropping it the moment a run ends and raising it
+// when the next starts makes oneTBB retire and re-wake its workers on every short run (a pmap of a
+// few items, a nested pipeline per item) (docs/performance.md, "Decisions": thread limit).
 constexpr auto kLinger = 100ms;
 
 class budget;

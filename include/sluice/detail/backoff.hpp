@@ -19,11 +19,10 @@ class backoff {
   static constexpr std::chrono::microseconds kBudget{5};
 
   // One more wait; false once the budget is spent. A few looks with pauses that double (1, 2, 4,
-  // 8), then a yield between looks: on a machine with more busy threads than cores, a longer
-  // spin took the core from the very thread we wait for (a 2-core chain of five threads ran 20 %
-  // faster with 16 pauses than with 256), and where a core is free a yield returns at once. A
+  // 8), then a yield between looks: where busy threads outnumber cores, a longer spin takes the
+  // core from the very thread we wait for, and where a core is free a yield returns at once. A
   // look at a queue fed by many producers scans each of them, so an idle wait makes a few dozen
-  // looks rather than hundreds.
+  // looks, not hundreds (docs/performance.md, "Decisions": idle spin).
   bool wait() noexcept {
     if (paused_ < kPauses) {
       const unsigned n = std::min(1U << std::min(round_, kMaxShift), kPauses - paused_);
@@ -64,12 +63,11 @@ class backoff {
 
 // How a worker of quick calls shares the cores with threads whose blocking calls return, in a run
 // that has such calls (a task with more workers than the machine has cores). A thread whose call
-// returns is merely runnable; while CPU-bound workers hold every core, the kernel runs it when a
-// slice ends (Linux's EEVDF lets the running thread finish its slice: up to ~3 ms on the 2-core
-// VM). Giving up the core after each 100 us of calls bounds that wait: 100 sleepers beside two
-// busy workers overslept 3.4 ms at p99 before, 0.7 ms after. A yield with nothing else to run
-// costs ~0.5 us. A batch of 1 ms or more most likely blocked (or ran into the kernel's own slice),
-// so it restarts the count and does not yield: a worker back from a blocking call goes straight on.
+// returns is merely runnable; while CPU-bound workers hold every core, the kernel runs it only when
+// a slice ends. Giving up the core after each kSlice of calls bounds that wait. A batch of kLong or
+// more most likely blocked (or ran into the kernel's own slice), so it restarts the count and does
+// not yield: a worker back from a blocking call goes straight on (docs/performance.md, "Decisions":
+// core share).
 class core_share {
  public:
   static constexpr std::chrono::microseconds kSlice{100};

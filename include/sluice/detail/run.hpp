@@ -167,10 +167,9 @@ class run_state {
   // Called by a worker after each batch, which took `spent`: gives up its core for a moment
   // - while an activation this run enqueued still waits for its thread to run. A thread woken
   //   for it is just runnable; while busy workers hold every core, the kernel lets it run only
-  //   at the end of a slice (ms), and TBB wakes its workers in a chain, each woken one waking
-  //   the next two: 100 blocking calls started beside two busy cores reached their 100th thread
-  //   after ~30 ms, ~4 ms with this. One relaxed load of a line that changes only when an
-  //   activation is enqueued or begins;
+  //   at the end of a slice, and oneTBB wakes its workers in a chain, each woken one waking the
+  //   next two (docs/performance.md, "Decisions": yield while starting). One relaxed load of a
+  //   line that changes only when an activation is enqueued or begins;
   // - in a run with a task of more workers than cores (calls that block), after each 100 us of
   //   quick calls (`share`, the worker's own; see core_share).
   void between_batches(std::chrono::nanoseconds spent, core_share& share) const noexcept {

@@ -190,9 +190,9 @@ class task_runtime final : public activation_target {
           if (in_.closed()) break;
           // A concurrent task's worker, before it yields its core, takes what a producer away in
           // user code holds for it: while CPU-bound threads keep the cores busy a yield lasts a
-          // scheduler slice (ms), and the backoff's yields held a blocking task's last items back
-          // for 10 ms. A serial task's worker leaves them to its producer's batch (a collect costs
-          // a heavy barrier; taken early, the fan_out shape lost 20 %) until it retires.
+          // scheduler slice, which the held items would wait. A serial task's worker leaves them
+          // to its producer's batch until it retires: a collect costs a heavy barrier
+          // (docs/performance.md, "Decisions": collect).
           if (config_.concurrency > 1 && !spin.pausing() && in_.collect()) {
             spin = backoff{};
           } else if (!spin.wait()) {
@@ -341,8 +341,8 @@ class task_runtime final : public activation_target {
   }
 
   // Ordered: calls fn and keeps its result for settle().
-  // Fills `out` (empty) in place: a slot built aside and moved in cost a store-forwarding stall
-  // per item (a third of an ordered chain's time in work()).
+  // Fills `out` (empty) in place: a slot built aside and moved in costs a store-forwarding stall
+  // per item (docs/performance.md, "Decisions": ordered slots).
   void compute(envelope<In>& item, slot& out) {
     out.filled = true;
     out.meta = item.meta;
@@ -374,9 +374,9 @@ class task_runtime final : public activation_target {
     return call(fn_, run_.stop_source(), std::move(*item.value));
   }
 
-  // The call under the task's resilience options (kept off the plain path, which stays as
-  // lean as it was). Counts retried attempts; when it throws, leaves every failed attempt in
-  // failed_attempts for failed(), which the same thread calls next.
+  // The call under the task's resilience options, off the plain path so that a task without
+  // them pays nothing for them. Counts retried attempts; when it throws, leaves every failed
+  // attempt in failed_attempts for failed(), which the same thread calls next.
   result_type invoke_guarded(In& input) {
     std::vector<std::exception_ptr> attempts;
     try {
