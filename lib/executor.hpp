@@ -1,7 +1,7 @@
 // Internal to lib/: what runs a run's activations on threads.
 //
 // An executor is handed an activation (the index of its stage in the run's targets) and makes
-// sure that targets[index]->execute() is called once, soon, on a thread that may block as long
+// sure that targets[index]->run_enqueued() is called once, soon, on a thread that may block as long
 // as the activation does. Each live activation holds at most one thread. Two executors:
 // - oneTBB's (tbb_engine.cpp), in a process that has not been forked: two tiers of task arenas
 //   with a flow graph each, and the stall watch (stall_watch.hpp) behind them, which runs an
@@ -24,10 +24,10 @@ class executor {
   executor& operator=(const executor&) = delete;
   virtual ~executor() = default;
 
-  // Runs targets[index]->execute() once. `near`: a serial stage's activation while the run has a
+  // Runs targets[index]->run_enqueued() once. `near`: a serial stage's activation while the run has a
   // free slot for one on the near tier (see tbb_engine.cpp). Thread-safe.
   virtual void submit(std::size_t index, bool near) = 0;
-  // Called once every activation has returned from execute(): waits until the executor no
+  // Called once every activation has returned from run_enqueued(): waits until the executor no
   // longer touches the run (oneTBB's tasks finishing their bookkeeping).
   virtual void wait() noexcept = 0;
 };

@@ -1,5 +1,5 @@
-// A run's life: building, starting activations, stopping, joining. What gives activations their
-// threads is in executor.hpp.
+// A run's life: building, starting its activations, stopping, joining. An activation's own
+// steps are in activation.cpp; what gives activations their threads is in executor.hpp.
 #include <algorithm>
 #include <thread>
 #include <utility>
@@ -11,76 +11,6 @@
 #include "executor.hpp"
 
 namespace sluice::detail {
-
-// ---- activation_target ----
-
-activation_target::activation_target(run_state& run, std::size_t concurrency)
-    : run_(run), concurrency_(concurrency) {}
-
-bool activation_target::try_claim() noexcept {
-  std::size_t alive = active_.load(std::memory_order_relaxed);
-  while (alive < concurrency_) {
-    // acq_rel: the new activation must see everything the notifier published before it.
-    if (active_.compare_exchange_weak(alive, alive + 1, std::memory_order_acq_rel)) return true;
-  }
-  return false;
-}
-
-void activation_target::notify_closed() noexcept {
-  // Pairs with leave(): the closer stored `closed` (seq_cst) before this load, a retiring worker
-  // decremented active_ before its heavy barrier and its look at `closed`.
-  if (active_.load(std::memory_order_seq_cst) == 0 && try_claim()) spawn();
-}
-
-void activation_target::leave(bool input_closed) noexcept {
-  active_.fetch_sub(1, std::memory_order_seq_cst);
-  if (!input_closed) heavy_barrier();
-}
-
-namespace {
-thread_local bool hand_off_open = false;
-thread_local activation_target* kept = nullptr;
-}  // namespace
-
-activation_target::hand_off_scope::hand_off_scope() noexcept { hand_off_open = kept == nullptr; }
-activation_target::hand_off_scope::~hand_off_scope() { hand_off_open = false; }
-
-activation_target* activation_target::take_hand_off() noexcept {
-  return std::exchange(kept, nullptr);
-}
-
-void activation_target::spawn() noexcept {
-  if (hand_off_open) {
-    hand_off_open = false;
-    kept = this;
-    return;
-  }
-  run_.spawn(*this);
-}
-
-void activation_target::run_kept(bool here) noexcept {
-  if (!here) {
-    run_.spawn(*this);
-    return;
-  }
-  run_.count_in();
-  run_here();
-}
-
-void activation_target::execute() noexcept {
-  // The acquire load pairs with the claim that spawned this activation: it makes the stage's
-  // state (run_ included) visible to this thread in a way ThreadSanitizer can see (TBB's own
-  // synchronisation is inside a library it does not instrument). Before anything else.
-  (void)active_.load(std::memory_order_acquire);
-  run_.starting_.fetch_sub(1, std::memory_order_relaxed);
-  run_here();
-}
-
-void activation_target::run_here() noexcept {
-  (void)active_.load(std::memory_order_acquire);  // as in execute(), for a kept activation
-  run_activation();
-  run_.activation_done();
-}
 
 // ---- run_state ----
 
@@ -120,24 +50,24 @@ void run_state::start() {
   engine_ = make_executor(near_, demand, targets_);
   for (auto [target, count] : starters_) {
     for (std::size_t i = 0; i < count; ++i) {
-      target->active_.fetch_add(1, std::memory_order_acq_rel);
-      spawn(*target);
+      target->active_.fetch_add(1, std::memory_order_acq_rel);  // claimed: starters are alive
+      enqueue(*target);
     }
   }
 }
 
-void run_state::spawn(activation_target& target) {
+void run_state::enqueue(activation_target& target) {
   // A serial task's activation starts on the near tier while no more activations are alive than
   // it has slots: one is free there then, since each live activation holds at most one thread
   // (see tbb_engine). A concurrent task's activations start far: they come in bursts, and oneTBB,
   // waking workers for a burst, may serve the far tier first while a near activation waits, its
   // workers coming and going between the tiers (docs/performance.md, "Decisions": tiers).
-  const std::size_t live = count_in();
+  const std::size_t live = add_live();
   starting_.fetch_add(1, std::memory_order_relaxed);
   engine_->submit(target.graph_node_, live <= near_ && target.concurrency_ == 1);
 }
 
-std::size_t run_state::count_in() {
+std::size_t run_state::add_live() {
   std::lock_guard lock(live_mu_);
   return ++live_;
 }

@@ -82,7 +82,7 @@ stall_watch& the_watch() {
   return per_process<stall_watch>();
 }
 
-void run_activation_job(void* target) { static_cast<activation_target*>(target)->execute(); }
+void run_activation_job(void* target) { static_cast<activation_target*>(target)->run_enqueued(); }
 
 }  // namespace
 

@@ -202,7 +202,7 @@ class tbb_executor final : public executor {
   }
 
  private:
-  static void run_job(void* target) { static_cast<activation_target*>(target)->execute(); }
+  static void run_job(void* target) { static_cast<activation_target*>(target)->run_enqueued(); }
 
   // One arena (plus a slot for the thread that waits), its graph and a node per stage.
   struct tier {
@@ -216,7 +216,7 @@ class tbb_executor final : public executor {
         for (activation_target* target : targets) {
           nodes.emplace_back(*graph, tbb::flow::unlimited, [this, target](tbb::flow::continue_msg) {
             live.fetch_add(1, std::memory_order_relaxed);
-            target->execute();
+            target->run_enqueued();
             live.fetch_sub(1, std::memory_order_relaxed);
           });
         }

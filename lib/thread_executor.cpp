@@ -14,10 +14,10 @@ class thread_executor final : public executor {
   explicit thread_executor(const std::vector<activation_target*>& targets) : targets_(targets) {}
 
   void submit(std::size_t index, bool /*near*/) override {
-    run_on_spare_thread([](void* target) { static_cast<activation_target*>(target)->execute(); },
+    run_on_spare_thread([](void* target) { static_cast<activation_target*>(target)->run_enqueued(); },
                         targets_[index]);
   }
-  // A spare thread touches nothing of the run once execute() has returned.
+  // A spare thread touches nothing of the run once run_enqueued() has returned.
   void wait() noexcept override {}
 
  private:

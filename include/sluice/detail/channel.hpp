@@ -151,7 +151,7 @@ class channel final : public port<T> {
   // Takes over the items held by producers that are away and makes them visible, without
   // waking anyone (the caller is the consumer and looks next). True when it made any visible.
   // A consumer that stops must call it after the heavy barrier that follows saying so (a
-  // retiring activation's leave()): then either it takes the items or the producer sees it gone.
+  // retiring activation's release()): then either it takes the items or the producer sees it gone.
   // A live consumer that runs out of work may call it too, before it yields its core.
   bool collect() {
     bool any = false;

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <sluice/detail/activation.hpp>
 #include <sluice/detail/backoff.hpp>
 #include <sluice/stats.hpp>
 
@@ -25,17 +26,6 @@ namespace detail {
 
 class run_state;
 class executor;
-
-// Something a run owns that must be woken when the run stops (a queue, a stage).
-class node {
- public:
-  node() = default;
-  node(const node&) = delete;
-  node& operator=(const node&) = delete;
-  virtual ~node() = default;
-  // Called once when the run stops: wake every thread blocked on this node.
-  virtual void wake() noexcept {}
-};
 
 // Counters of one task, updated by its workers with relaxed atomics (they are statistics: no
 // other memory is published through them).
@@ -51,87 +41,6 @@ struct stage_counters {
   std::size_t (*queued)(const void*) = nullptr;  // reads what waits in the input queue
   const void* queue = nullptr;
   const circuit_breaker* breaker = nullptr;  // the task's, when it has one
-};
-
-// A stage whose workers run as activations on the run's flow graph. An activation is one TBB
-// task that drains the stage's input until it stays empty for a while (detail::backoff), then
-// returns its thread to TBB. At most `concurrency` activations of a stage are alive at once;
-// `active_` counts them.
-class activation_target : public node {
- public:
-  activation_target(run_state& run, std::size_t concurrency);
-
-  // Called by a push after its item became visible and after a light barrier (barrier.hpp):
-  // starts an activation when none is alive, or when every alive one is busy in a call and
-  // fewer than `concurrency` are alive. Costs one or two relaxed loads otherwise. (A worker that
-  // takes an item while more wait starts further workers itself; see task_runtime::spread.)
-  void notify() noexcept {
-    if (would_start() && try_claim()) spawn();
-  }
-
-  // Whether a push now would start an activation (notify's test), and whether any is alive.
-  // Relaxed loads: port::offer uses the first as a hint (an item that would start a worker is
-  // not held back; one that alive, idle workers will take may be), and reads the second after a
-  // light barrier that pairs with the heavy one in leave().
-  bool would_start() const noexcept {
-    const std::size_t alive = active_.load(std::memory_order_relaxed);
-    if (alive >= concurrency_) return false;
-    return alive == 0 || (busy_ != nullptr && busy_->load(std::memory_order_relaxed) >= alive);
-  }
-  bool alive() const noexcept { return active_.load(std::memory_order_relaxed) != 0; }
-
-  // Called once the input is closed: makes sure an activation sees the close.
-  void notify_closed() noexcept;
-
-  // Entry point used by the flow graph node; runs one activation that spawn() enqueued.
-  void execute() noexcept;
-
-  // While one exists on a thread, the first activation that a push on this thread claims is not
-  // enqueued on the arena but kept for this thread to run when its own batch is done: an item
-  // going to an idle stage then continues on the thread that made it, instead of waiting for
-  // a sleeping TBB worker to wake (the flow graph's try_put does the same for a successor).
-  // Only for a push that is the last of its batch and cannot block: the kept activation does
-  // not run until the batch is over.
-  class hand_off_scope {
-   public:
-    hand_off_scope() noexcept;
-    ~hand_off_scope();
-    hand_off_scope(const hand_off_scope&) = delete;
-    hand_off_scope& operator=(const hand_off_scope&) = delete;
-  };
-  // The activation kept by the last hand_off_scope on this thread, if any (cleared).
-  static activation_target* take_hand_off() noexcept;
-  // Runs a kept activation on this thread (its slot is claimed), or enqueues it when `here`
-  // is false.
-  void run_kept(bool here) noexcept;
-
- protected:
-  // Runs one activation. Must end with active_ decremented (see retire()).
-  virtual void run_activation() noexcept = 0;
-
-  // Claims a worker slot; false when `concurrency` are alive.
-  bool try_claim() noexcept;
-
-  // Gives up this activation's slot before its last look at the input (heavy barrier included).
-  // With `input_closed` (the caller saw its input closed before it called this) the heavy
-  // barrier is skipped: no push can come any more, so there is no pusher to pair with, and the
-  // closer's look at the live count pairs with this decrement through seq_cst alone.
-  void leave(bool input_closed = false) noexcept;
-
-  // Starts one more activation; its slot must have been claimed. Inside a hand_off_scope the
-  // activation is instead left to this thread (see take_hand_off).
-  void spawn() noexcept;
-
-  // Runs one activation on this thread (its slot claimed, counted in by the run).
-  void run_here() noexcept;
-
-  run_state& run_;
-  std::atomic<std::size_t> active_{0};
-  std::size_t concurrency_;
-  const std::atomic<std::size_t>* busy_ = nullptr;  // calls in progress, when the stage counts them
-  std::size_t graph_node_ = 0;
-
-  friend class run_state;
 };
 
 // Records a failure or a cancellation and wakes everything; joins all workers. Non-template
@@ -159,10 +68,12 @@ class run_state {
   stage_counters& counters(std::size_t position, std::string name);
 
   // ---- running ----
-  void start();  // spawns the starters; idempotent
+  void start();  // starts the starters' activations; idempotent
   bool started() const noexcept { return started_; }
-  void spawn(activation_target& target);  // one more activation of `target`
-  std::size_t count_in();  // one more activation, run by the calling thread; returns the live count
+  // Start: hands an activation of `target` (its slot claimed) to the executor.
+  void enqueue(activation_target& target);
+  // One more live activation (started, not yet done); returns the live count.
+  std::size_t add_live();
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
   // Called by a worker after each batch, which took `spent`: gives up its core for a moment
   // - while an activation this run enqueued still waits for its thread to run. A thread woken
@@ -221,7 +132,7 @@ class run_state {
   // is not built with TSan, so TSan cannot see absl::Mutex synchronise anything.
   std::mutex live_mu_;
   std::condition_variable live_cv_;
-  std::size_t live_ = 0;  // activations spawned and not yet returned; guarded by live_mu_
+  std::size_t live_ = 0;  // activations started and not yet done; guarded by live_mu_
 
   struct canceller {
     run_state* run;

@@ -210,7 +210,7 @@ class task_runtime final : public activation_target {
     } while (retire(kept));
     // Only once this activation has given up its slot: the next stage's calls may wait for
     // this stage to take further items, which a new activation of it then does.
-    if (kept != nullptr) kept->run_kept(true);
+    if (kept != nullptr) kept->run_kept();
   }
 
   // Takes a batch without blocking; with `ordered`, numbers it from `first_ticket`.
@@ -236,9 +236,9 @@ class task_runtime final : public activation_target {
   // takes 64 at once mostly found nothing to take.
   void spread() noexcept {
     const std::size_t per_worker = ordered_ ? hint_.load(std::memory_order_relaxed) : 1;
-    for (std::size_t waiting = in_.size(); waiting >= per_worker && try_claim();
+    for (std::size_t waiting = in_.size(); waiting >= per_worker && claim();
          waiting -= per_worker) {
-      spawn();
+      start();
     }
   }
 
@@ -285,7 +285,7 @@ class task_runtime final : public activation_target {
       if (in_.empty()) {
         kept = next;
       } else {
-        next->run_kept(false);
+        next->enqueue();
       }
     }
     return spent;
@@ -307,11 +307,11 @@ class task_runtime final : public activation_target {
   // for this thread then starts on another).
   bool retire(activation_target*& kept) noexcept {
     // A run's end retires every worker at once: each heavy barrier is an IPI to every core.
-    leave(in_.closed());
+    release(in_.closed());
     if (run_.stopping()) return false;
     in_.collect();  // what an upstream producer holds back while it is away (channel.hpp)
-    if (!in_.empty() && try_claim()) {
-      if (kept != nullptr) std::exchange(kept, nullptr)->run_kept(false);
+    if (!in_.empty() && claim()) {
+      if (kept != nullptr) std::exchange(kept, nullptr)->enqueue();
       return true;
     }
     if (in_.closed() && in_.empty() && active_.load(std::memory_order_seq_cst) == 0 &&
