@@ -86,6 +86,9 @@ void run_state::fail(std::exception_ptr error) noexcept {
 void run_state::cancel() noexcept {
   cancelled_.store(true, std::memory_order_release);
   stop();
+  // Under the lock: a join_unless_cancelled() between its look and its wait still wakes.
+  std::lock_guard lock(live_mu_);
+  live_cv_.notify_all();
 }
 
 void run_state::stop_with(std::stop_token token) { links_.emplace_back(token, canceller{this}); }
@@ -109,9 +112,20 @@ void run_state::join() noexcept {
     std::unique_lock lock(live_mu_);
     live_cv_.wait(lock, [&] { return live_ == 0; });
   }
-  // Every activation has returned from our code; let TBB finish its own bookkeeping.
+  // Every activation has returned from our code; let the executor finish its own bookkeeping.
   engine_->wait();
   joined_ = true;
+}
+
+bool run_state::join_unless_cancelled() noexcept {
+  if (!started_ || joined_) return true;
+  {
+    std::unique_lock lock(live_mu_);
+    live_cv_.wait(lock, [&] { return live_ == 0 || cancelled(); });
+    if (live_ != 0) return false;
+  }
+  join();
+  return true;
 }
 
 std::exception_ptr run_state::error() const noexcept {

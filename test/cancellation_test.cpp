@@ -311,6 +311,56 @@ TEST_SUITE("cancellation") {
     CHECK(items.next() == std::nullopt);
   }
 
+  TEST_CASE(
+      "cancel() makes a pull that waits for a failed run's calls return std::nullopt while a "
+      "call still runs" *
+      doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    sluice_test::gate entered;
+    sluice_test::gate failing;
+    sluice_test::gate release;
+    std::atomic<bool> call_returned{false};
+    auto one_stuck_one_throws = [&](int x) {  // neither looks at a stop token
+      if (x == 1) {
+        (void)entered.wait();
+        failing.open();
+        throw sluice_test::test_error(x);
+      }
+      entered.open();
+      release.wait();
+      call_returned = true;
+      return x;
+    };
+    auto items = (sluice::task(sluice_test::numbers, sluice::branch) |
+                  sluice::task(one_stuck_one_throws, {.concurrency = 2}))(2);
+    std::atomic<bool> pulled{false};
+    std::atomic<bool> call_ran_out{false};
+    std::optional<int> got = 0;
+    std::atomic<bool> threw{false};
+    std::jthread reader{[&] {
+      try {
+        got = items.next();  // the run fails: the pull ends and waits for the stuck call
+      } catch (...) {
+        threw = true;  // the run's error, rethrown once the stuck call returned
+      }
+      call_ran_out = call_returned.load();
+      pulled = true;
+    }};
+    REQUIRE(failing.wait());
+    // Lets the reader reach the wait for the stuck call (it returns at cancel() either way).
+    std::this_thread::sleep_for(50ms);
+
+    items.cancel();
+
+    CHECK(sluice_test::eventually([&] { return pulled.load(); }));
+    CHECK_FALSE(call_ran_out.load());  // next() did not wait for the call
+    release.open();
+    reader.join();
+    CHECK_FALSE(threw.load());
+    CHECK(got == std::nullopt);
+    CHECK(items.next() == std::nullopt);
+  }
+
   TEST_CASE("after cancel(), an error a call throws because it was stopped is not reported" *
             doctest::timeout(60)) {
     sluice_test::watchdog guard{60s};

@@ -122,8 +122,9 @@ class [[nodiscard]] stream {
       if (source_->pop_bulk(buffer_.data(), buffer_.size(), held_, nullptr) != result::item) break;
     }
     finish();
-    if (run_ && !run_->cancelled()) {
-      run_->join();
+    // A cancel() while this waits for the workers (a failed run's calls still running) ends the
+    // wait: the destructor joins them.
+    if (run_ && run_->join_unless_cancelled() && !run_->cancelled()) {
       if (auto error = run_->error()) std::rethrow_exception(error);
     }
     return std::nullopt;

@@ -99,6 +99,9 @@ class run_state {
   // the call of the outer run it is made in. May be called before or after start().
   void stop_with(std::stop_token token);
   void join() noexcept;                          // waits for every activation to return
+  // join(), unless the run is cancelled before every activation has returned (also while it
+  // waits): then returns false at once and a later join() waits. True once joined.
+  bool join_unless_cancelled() noexcept;
   void shutdown() noexcept;                      // cancel() and join() unless already joined
   std::exception_ptr error() const noexcept;     // valid after join()
   const std::stop_source& stop_source() const noexcept { return stop_; }
