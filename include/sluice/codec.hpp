@@ -75,6 +75,25 @@ concept has_codec = requires(const T& t, writer& w, reader& r) {
   { codec<T>::decode(r) } -> std::same_as<T>;
 };
 
+namespace detail {
+
+// The compile error of writer::write<T> and reader::read<T> when T has no codec: one sentence,
+// for an enum without a fixed underlying type or for any other type.
+template <class T>
+constexpr void check_codec() {
+  static_assert(!unfixed_enum<T>,
+                "sluice: an enum without a fixed underlying type has no sluice::codec: its "
+                "valid values depend on its enumerators, which a codec cannot see, so a decoded "
+                "value could not be checked; declare it with one (enum class E, or enum E : int)");
+  static_assert(has_codec<T> || unfixed_enum<T>,
+                "sluice: no sluice::codec<T> for this type; specialise "
+                "sluice::codec<T> with encode(const T&, sluice::writer&) and "
+                "decode(sluice::reader&) (an enum, also one inside a container, needs a fixed "
+                "underlying type: enum class E, or enum E : int)");
+}
+
+}  // namespace detail
+
 // Appends encoded values to a std::string.
 //
 // Example:
@@ -90,16 +109,7 @@ class writer {
   // Appends `value` through sluice::codec<T>. A type without a codec is a compile error.
   template <class T>
   void write(const T& value) {
-    static_assert(
-        !detail::unfixed_enum<T>,
-        "sluice: an enum without a fixed underlying type has no sluice::codec: its "
-        "valid values depend on its enumerators, which a codec cannot see, so a decoded "
-        "value could not be checked; declare it with one (enum class E, or enum E : int)");
-    static_assert(has_codec<T> || detail::unfixed_enum<T>,
-                  "sluice: no sluice::codec<T> for this type; specialise "
-                  "sluice::codec<T> with encode(const T&, sluice::writer&) and "
-                  "decode(sluice::reader&) (an enum, also one inside a container, needs a fixed "
-                  "underlying type: enum class E, or enum E : int)");
+    detail::check_codec<T>();
     if constexpr (has_codec<T>) codec<T>::encode(value, *this);
   }
 
@@ -128,16 +138,7 @@ class reader {
   // Reads a T through sluice::codec<T>. A type without a codec is a compile error.
   template <class T>
   T read() {
-    static_assert(
-        !detail::unfixed_enum<T>,
-        "sluice: an enum without a fixed underlying type has no sluice::codec: its "
-        "valid values depend on its enumerators, which a codec cannot see, so a decoded "
-        "value could not be checked; declare it with one (enum class E, or enum E : int)");
-    static_assert(has_codec<T> || detail::unfixed_enum<T>,
-                  "sluice: no sluice::codec<T> for this type; specialise "
-                  "sluice::codec<T> with encode(const T&, sluice::writer&) and "
-                  "decode(sluice::reader&) (an enum, also one inside a container, needs a fixed "
-                  "underlying type: enum class E, or enum E : int)");
+    detail::check_codec<T>();
     if constexpr (has_codec<T>) {
       return codec<T>::decode(*this);
     } else {
