@@ -307,25 +307,27 @@ class zip_port final : public dispatcher<In, N> {
 // batch(n, max_wait): one worker, started with the run, fills a std::vector up to n items and
 // emits it when full, when max_wait has passed since its first item, or at the end.
 template <class In>
-class batch_runtime final : public activation_target {
+class batch_runtime final : public input_stage<In, std::vector<In>> {
   using Out = std::vector<In>;
+  using base = input_stage<In, Out>;
+  using base::counters_;
+  using base::in_;
+  using base::out_;
+  using base::run_;
 
  public:
   batch_runtime(run_state& run, std::size_t position, std::size_t size,
                 std::chrono::milliseconds max_wait, std::size_t in_capacity, port<Out>& out)
-      : activation_target(run, 1),
+      : base(run,
+             {.position = position,
+              .name = "batch#" + std::to_string(position),
+              .in_capacity = in_capacity,
+              .serial_outlet = true,
+              .wakes_on_push = false,
+              .starts_with_run = true},
+             out),
         size_(size),
-        max_wait_(max_wait),
-        in_(run.make<channel<In>>(run, in_capacity, nullptr)),
-        out_(out, true),
-        counters_(run.counters(position, "batch#" + std::to_string(position))) {
-    counters_.queued = &channel<In>::waiting_in;
-    counters_.queue = &in_;
-    run.add_target(*this, 1);
-    run.add_starter(*this, 1);
-  }
-
-  port<In>& input() noexcept { return in_; }
+        max_wait_(max_wait) {}
 
  private:
   using result = typename channel<In>::pop_result;
@@ -364,7 +366,7 @@ class batch_runtime final : public activation_target {
       if (!pending.empty()) open = flush(pending, first);
     }
     if (!pending.empty() && !run_.stopping()) flush(pending, first);
-    active_.fetch_sub(1, std::memory_order_acq_rel);
+    this->active_.fetch_sub(1, std::memory_order_acq_rel);
     in_.abandon();
     out_.producer_done();
   }
@@ -381,9 +383,6 @@ class batch_runtime final : public activation_target {
 
   std::size_t size_;
   std::chrono::milliseconds max_wait_;
-  channel<In>& in_;
-  outlet<Out> out_;
-  stage_counters& counters_;
 };
 
 }  // namespace sluice::detail

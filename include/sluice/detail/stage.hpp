@@ -1,5 +1,6 @@
-// Internal: what every task runtime shares — its resolved options, its counters, and how a
-// failed call becomes an on_error call or the run's error.
+// Internal: what every stage runtime shares — its resolved options, its counters, its input
+// queue and outlet (input_stage), and how a failed call becomes an on_error call or the run's
+// error.
 #pragma once
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <sluice/detail/activation.hpp>
 #include <sluice/detail/channel.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/detail/run.hpp>
@@ -71,6 +73,42 @@ void report_failure(run_state& run, const task_config& config, stage_counters& c
     run.fail(std::current_exception());
   }
 }
+
+// A stage with an input queue and an outlet (a task, a join, a batch): the plumbing each of them
+// needs, made once. Registers the stage with the run (and as a starter, run once when the run
+// starts, when `starts_with_run`). The queue wakes the stage's workers through notify() unless
+// the stage's workers block on the queue themselves (`wakes_on_push` false).
+template <class In, class Out>
+class input_stage : public activation_target {
+ public:
+  port<In>& input() noexcept { return in_; }
+
+ protected:
+  struct plumbing {
+    std::size_t position = 0;  // 1-based, for the stage's counters
+    std::string name;          // as task_stats shows it
+    std::size_t concurrency = 1;
+    std::size_t in_capacity = 0;
+    bool serial_outlet = false;  // one worker at a time offers: outputs may be held (port.hpp)
+    bool wakes_on_push = true;
+    bool starts_with_run = false;
+  };
+
+  input_stage(run_state& run, const plumbing& p, port<Out>& out)
+      : activation_target(run, p.concurrency),
+        in_(run.make<channel<In>>(run, p.in_capacity, p.wakes_on_push ? this : nullptr)),
+        out_(out, p.serial_outlet),
+        counters_(run.counters(p.position, p.name)) {
+    counters_.queued = &channel<In>::waiting_in;
+    counters_.queue = &in_;
+    run.add_target(*this, p.concurrency);
+    if (p.starts_with_run) run.add_starter(*this, p.concurrency);
+  }
+
+  channel<In>& in_;
+  outlet<Out> out_;
+  stage_counters& counters_;
+};
 
 // Measures a stretch of work for task_stats::busy.
 class busy_timer {

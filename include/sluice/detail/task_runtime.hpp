@@ -1,5 +1,6 @@
 // Internal: the runtimes of a task in one run. An item's path through a task:
-//   upstream offer -> channel<In> -> a worker's batch -> fn(item) -> port<Out>::offer -> downstream
+//   upstream offer -> channel<In> -> a worker's batch -> the call executor's call(item)
+//   -> port<Out>::offer -> downstream
 // producer_runtime runs the first task once; task_runtime runs every other plain or branch task
 // on activations; join_runtime runs sluice::join tasks, whose workers block pulling a stream.
 #pragma once
@@ -16,8 +17,10 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include <sluice/detail/call_executor.hpp>
 #include <sluice/detail/channel.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/detail/reorder_window.hpp>
@@ -114,51 +117,50 @@ class producer_runtime final : public activation_target {
   std::uint64_t sequence_ = 0;  // items emitted so far
 };
 
-// The failed attempts of the guarded call that just threw on this thread: task_runtime's
-// invoke_guarded() leaves them here for the failed() its caller makes next.
-inline thread_local std::vector<std::exception_ptr> failed_attempts;
-
 // A plain task (one output per item) or a branch task (a range of outputs per item), run by up
-// to `concurrency` activations. A worker takes a batch of items from the input queue, calls fn
-// on each and pushes each output at once; the batch's room in the input queue is given back when
-// the batch is done. A task with concurrency 1 takes what is queued, up to kBatch; a concurrent
-// task takes one item at a time (an ordered one adapts its batch to the time a batch takes).
-//
-// With `ordered`, outputs leave in the order the items were taken from the input queue: each
-// item gets a ticket, and results wait in a window of max(capacity, concurrency) slots until
-// every earlier ticket has been emitted (reorder_window.hpp).
-template <class Fn, class In, class Out, bool Branch>
-class task_runtime final : public activation_target {
-  using result_type = std::remove_cvref_t<call_result_t<Fn, In&&>>;
+// to `concurrency` workers (activations). One worker loop serves the three modes; the mode,
+// chosen once when the stage is built, decides how a worker takes a batch and how its results
+// leave:
+//   serial_mode      concurrency 1: takes what is queued, up to kBatch, and offers the outputs
+//                    held until the batch's end, when they leave together;
+//   concurrent_mode  takes one item at a time (items it had taken would wait behind a call that
+//                    blocks while the task's other workers sit idle), pushes each output at once;
+//   ordered_mode     concurrency > 1 with `ordered`: takes a batch that adapts to the time a batch
+//                    takes, numbers its items with tickets, and settles the results in a reorder
+//                    window of max(capacity, concurrency) slots, which lets them leave in ticket
+//                    order (reorder_window.hpp).
+// The batch's room in the input queue is given back when the batch is done. The call itself is
+// the call executor's (call_executor.hpp).
+template <class Fn, class In, class Out, bool Branch, class Calls = thread_calls<Fn, In>>
+class task_runtime final : public input_stage<In, Out> {
+  static_assert(call_executor<Calls, In>);
+  using base = input_stage<In, Out>;
+  using result_type = typename Calls::result_type;
   static constexpr std::size_t kBatch = batch_limit(sizeof(envelope<In>));
   // Slots an ordered task's window has from the start (fewer when its bound is smaller).
   static constexpr std::size_t kInitialWindow = 64;
 
+  using base::counters_;
+  using base::in_;
+  using base::out_;
+  using base::run_;
+
  public:
   task_runtime(run_state& run, const Fn& fn, task_config config, std::size_t in_capacity,
                port<Out>& out)
-      : activation_target(run, config.concurrency),
-        fn_(fn),
+      : base(run,
+             {.position = config.position,
+              .name = config.name,
+              .concurrency = config.concurrency,
+              .in_capacity = in_capacity,
+              .serial_outlet = config.concurrency == 1 || config.ordered},
+             out),
         config_(std::move(config)),
-        in_(run.make<channel<In>>(run, in_capacity, this)),
-        out_(out, config_.concurrency == 1 || config_.ordered),
-        counters_(run.counters(config_.position, config_.name)) {
-    if (config_.resilience.any()) {
-      if constexpr (callable_with<Fn, In&>) {
-        guard_.emplace(config_.resilience, config_.who);
-      } else {
-        reject_rvalue_resilience(config_.who);
-      }
-    }
+        calls_(fn, config_, counters_),
+        mode_(choose_mode()) {
     counters_.breaker = config_.resilience.breaker ? &*config_.resilience.breaker : nullptr;
-    counters_.queued = &channel<In>::waiting_in;
-    counters_.queue = &in_;
-    busy_ = &counters_.in_flight;
-    if (ordered_) window_.emplace(window_bound_, kInitialWindow);
-    run.add_target(*this, config_.concurrency);
+    this->busy_ = &counters_.in_flight;
   }
-
-  port<In>& input() noexcept { return in_; }
 
  private:
   // What a branch task's slot keeps of its input for a failure while the result's range is
@@ -166,6 +168,7 @@ class task_runtime final : public activation_target {
   struct no_input {};
   using kept_input = std::conditional_t<Branch, std::optional<In>, no_input>;
 
+  // An ordered task's result for one ticket.
   struct slot {
     bool filled = false;
     std::optional<result_type> result{};  // empty: the item failed or was a tombstone
@@ -174,9 +177,119 @@ class task_runtime final : public activation_target {
     [[no_unique_address]] kept_input input{};
   };
 
+  // The items a worker took at once; the worker's own, reused from batch to batch.
+  struct batch {
+    std::array<envelope<In>, kBatch> items;
+    std::size_t count = 0;
+    std::uint64_t first_ticket = 0;  // ordered: the ticket of items[0]
+    std::vector<slot> results;       // ordered: the batch's results, in item order
+  };
+
+  struct serial_mode {
+    static constexpr bool kConcurrent = false;
+
+    std::size_t take(task_runtime& task, batch& b) {
+      return b.count = task.in_.try_pop_bulk(b.items.data(), kBatch);
+    }
+    void call(task_runtime& task, batch& b, std::uint64_t& emitted) {
+      for (std::size_t i = 0; i < b.count && !task.run_.stopping(); ++i) {
+        // One worker at a time takes a serial task's batch: a store, not a shared increment.
+        task.counters_.unstarted.store(b.count - i - 1, std::memory_order_relaxed);
+        task.process(b.items[i], emitted, i + 1 == b.count);
+      }
+      task.counters_.unstarted.store(0, std::memory_order_relaxed);
+      // What the batch offered leaves together now; the stage this wakes may be kept for this
+      // thread: nothing this batch does after the flush can wait on that stage.
+      activation_target::hand_off_scope keep;
+      task.out_.flush();
+    }
+    void after(std::size_t taken, std::chrono::nanoseconds) {
+      if (taken < kBatch / 2) gather_pause();
+    }
+    std::size_t per_worker() const noexcept { return 1; }
+  };
+
+  struct concurrent_mode {
+    static constexpr bool kConcurrent = true;
+
+    std::size_t take(task_runtime& task, batch& b) {
+      return b.count = task.in_.try_pop_bulk(b.items.data(), 1);
+    }
+    void call(task_runtime& task, batch& b, std::uint64_t& emitted) {
+      for (std::size_t i = 0; i < b.count && !task.run_.stopping(); ++i) {
+        task.process(b.items[i], emitted, false);
+      }
+    }
+    void after(std::size_t, std::chrono::nanoseconds) {}
+    std::size_t per_worker() const noexcept { return 1; }
+  };
+
+  struct ordered_mode {
+    static constexpr bool kConcurrent = true;
+
+    // Tickets that may wait for an earlier one: the window's bound (its ring grows up to it).
+    explicit ordered_mode(std::size_t window_bound)
+        : bound(window_bound), window(window_bound, kInitialWindow) {}
+
+    // Numbers the batch from the next ticket: tickets follow the order items left the queue.
+    std::size_t take(task_runtime& task, batch& b) {
+      std::lock_guard lock(take_mu);
+      b.count = task.in_.try_pop_bulk(b.items.data(), std::min(per_worker(), bound));
+      b.first_ticket = next_ticket;
+      next_ticket += b.count;
+      return b.count;
+    }
+    void call(task_runtime& task, batch& b, std::uint64_t& emitted) {
+      std::vector<slot>& done = b.results;  // no allocation per batch once it has grown
+      done.clear();
+      done.resize(b.count);
+      // Counted as waiting until the whole batch has been called: an item per RMW would make
+      // the ordered workers share a cache line per item.
+      task.counters_.unstarted.fetch_add(b.count, std::memory_order_relaxed);
+      for (std::size_t i = 0; i < b.count; ++i) task.compute(b.items[i], done[i]);
+      task.counters_.unstarted.fetch_sub(b.count, std::memory_order_relaxed);
+      window.settle(
+          b.first_ticket, done.data(), b.count, [&] { return task.run_.stopping(); },
+          [&](slot* ready, std::size_t n) { task.emit_ready(ready, n, emitted); });
+    }
+    // The batch grows while batches are quick and shrinks when slow.
+    void after(std::size_t count, std::chrono::nanoseconds spent) {
+      constexpr std::chrono::microseconds kQuick{20};
+      constexpr std::chrono::microseconds kSlow{200};
+      const std::size_t size = hint.load(std::memory_order_relaxed);
+      if (spent < kQuick && count == size && size < kBatch) {
+        hint.store(size * 2 > kBatch ? kBatch : size * 2, std::memory_order_relaxed);
+      } else if (spent > kSlow && size > 1) {
+        hint.store(size / 2, std::memory_order_relaxed);
+      }
+    }
+    std::size_t per_worker() const noexcept { return hint.load(std::memory_order_relaxed); }
+
+    const std::size_t bound;
+    reorder_window<slot> window;
+    std::atomic<std::size_t> hint{1};  // the batch a worker takes
+    std::mutex take_mu;
+    std::uint64_t next_ticket = 0;  // guarded by take_mu
+  };
+
+  using mode = std::variant<serial_mode, concurrent_mode, ordered_mode>;
+
+  mode choose_mode() const {
+    if (config_.concurrency == 1) return mode(std::in_place_type<serial_mode>);
+    if (!config_.ordered) return mode(std::in_place_type<concurrent_mode>);
+    return mode(std::in_place_type<ordered_mode>,
+                std::max(config_.capacity, config_.concurrency));
+  }
+
   void run_activation() noexcept override {
-    std::array<envelope<In>, kBatch> batch;
-    std::vector<slot> done;  // an ordered batch's results
+    std::visit([this](auto& m) { work_loop(m); }, mode_);
+  }
+
+  // One activation: take a batch, call, pass the outputs on, between batches; retire when the
+  // input stays empty.
+  template <class Mode>
+  void work_loop(Mode& m) noexcept {
+    batch b;
     // The stage this worker's last push woke, to run next on this thread. The activation's own:
     // it is run after this activation has given up its slot, when the task may have another.
     activation_target* kept = nullptr;
@@ -184,16 +297,14 @@ class task_runtime final : public activation_target {
     do {
       backoff spin;
       while (!run_.stopping()) {
-        std::uint64_t ticket = 0;
-        const std::size_t taken = take(batch.data(), ticket);
-        if (taken == 0) {
+        if (m.take(*this, b) == 0) {
           if (in_.closed()) break;
           // A concurrent task's worker, before it yields its core, takes what a producer away in
           // user code holds for it: while CPU-bound threads keep the cores busy a yield lasts a
           // scheduler slice, which the held items would wait. A serial task's worker leaves them
           // to its producer's batch until it retires: a collect costs a heavy barrier
           // (docs/performance.md, "Decisions": collect).
-          if (config_.concurrency > 1 && !spin.pausing() && in_.collect()) {
+          if (Mode::kConcurrent && !spin.pausing() && in_.collect()) {
             spin = backoff{};
           } else if (!spin.wait()) {
             break;
@@ -201,11 +312,11 @@ class task_runtime final : public activation_target {
           continue;
         }
         spin = backoff{};
-        if (config_.concurrency > 1) spread();
-        const auto spent = work(batch.data(), taken, ticket, done, kept);
+        if constexpr (Mode::kConcurrent) spread(m.per_worker());
+        const auto spent = work(m, b, kept);
         if (kept != nullptr) break;  // this thread goes on with the next stage
         run_.between_batches(spent, share);
-        if (taken < kBatch / 2 && config_.concurrency == 1) gather_pause();
+        m.after(b.count, spent);
       }
     } while (retire(kept));
     // Only once this activation has given up its slot: the next stage's calls may wait for
@@ -213,75 +324,35 @@ class task_runtime final : public activation_target {
     if (kept != nullptr) kept->run_kept();
   }
 
-  // Takes a batch without blocking; with `ordered`, numbers it from `first_ticket`.
-  std::size_t take(envelope<In>* out, std::uint64_t& first_ticket) {
-    // A concurrent unordered worker takes one item: items it had taken would wait behind a call
-    // that blocks while the task's other workers sit idle. An ordered one may take a few while
-    // calls are quick, since outputs wait for the slowest earlier item anyway.
-    std::size_t want = kBatch;
-    if (config_.concurrency > 1) want = ordered_ ? hint_.load(std::memory_order_relaxed) : 1;
-    if (!ordered_) return in_.try_pop_bulk(out, want);
-    std::lock_guard lock(take_mu_);
-    const std::size_t taken = in_.try_pop_bulk(out, std::min(want, window_bound_));
-    first_ticket = next_ticket_;
-    next_ticket_ += taken;
-    return taken;
-  }
-
   // A concurrent task's worker that took a batch while more items wait starts a worker for each
-  // batch that waits (an item, or an ordered task's current batch size), up to `concurrency`
-  // alive, all at once: a burst reaches `concurrency` calls in flight in one wave of thread
-  // wake-ups (one after another, under CPU load each wake-up can take a scheduler slice), and
-  // pushes need not check the queue's length. A worker per waiting item of an ordered task that
-  // takes 64 at once mostly found nothing to take.
-  void spread() noexcept {
-    const std::size_t per_worker = ordered_ ? hint_.load(std::memory_order_relaxed) : 1;
-    for (std::size_t waiting = in_.size(); waiting >= per_worker && claim();
+  // batch that waits (`per_worker` items), up to `concurrency` alive, all at once: a burst
+  // reaches `concurrency` calls in flight in one wave of thread wake-ups (one after another,
+  // under CPU load each wake-up can take a scheduler slice), and pushes need not check the
+  // queue's length. A worker per waiting item of an ordered task that takes 64 at once mostly
+  // found nothing to take.
+  void spread(std::size_t per_worker) noexcept {
+    for (std::size_t waiting = in_.size(); waiting >= per_worker && this->claim();
          waiting -= per_worker) {
-      start();
+      this->start();
     }
   }
 
   // Calls fn on a batch and passes its outputs on; returns the time the batch took.
-  std::chrono::nanoseconds work(envelope<In>* items, std::size_t count, std::uint64_t ticket,
-                                std::vector<slot>& done, activation_target*& kept) {
-    counters_.items_in.fetch_add(count, std::memory_order_relaxed);
+  template <class Mode>
+  std::chrono::nanoseconds work(Mode& m, batch& b, activation_target*& kept) {
+    counters_.items_in.fetch_add(b.count, std::memory_order_relaxed);
     counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
     busy_timer timer(counters_);
     std::uint64_t emitted = 0;
-    if (ordered_) {
-      done.clear();  // the activation's, reused: no allocation per batch
-      done.resize(count);
-      // Counted as waiting until the whole batch has been called: an item per RMW would make the
-      // ordered workers share a cache line per item.
-      counters_.unstarted.fetch_add(count, std::memory_order_relaxed);
-      for (std::size_t i = 0; i < count; ++i) compute(items[i], done[i]);
-      counters_.unstarted.fetch_sub(count, std::memory_order_relaxed);
-      settle(ticket, done.data(), count, emitted);
-    } else {
-      const bool serial = config_.concurrency == 1;
-      for (std::size_t i = 0; i < count && !run_.stopping(); ++i) {
-        // One worker at a time takes a serial task's batch: a store, not a shared increment.
-        if (serial) counters_.unstarted.store(count - i - 1, std::memory_order_relaxed);
-        process(items[i], emitted, serial && i + 1 == count);
-      }
-      if (serial) counters_.unstarted.store(0, std::memory_order_relaxed);
-      if (serial) {
-        // What the batch offered leaves together now; the stage this wakes may be kept for this
-        // thread: nothing this batch does after the flush can wait on that stage.
-        activation_target::hand_off_scope keep;
-        out_.flush();
-      }
-    }
-    for (std::size_t i = 0; i < count; ++i) items[i].value.reset();
+    m.call(*this, b, emitted);
+    for (std::size_t i = 0; i < b.count; ++i) b.items[i].value.reset();
     const auto spent = timer.stop();
     counters_.in_flight.fetch_sub(1, std::memory_order_relaxed);
     counters_.items_out.fetch_add(emitted, std::memory_order_relaxed);
-    in_.release(count);
-    if (ordered_) adapt(count, spent);
+    in_.release(b.count);
     // The stage this batch woke runs on this thread when this one has nothing left to do (after
-    // this activation retires, see run_activation), otherwise beside it on another.
-    if (activation_target* next = take_hand_off()) {
+    // this activation retires, see work_loop), otherwise beside it on another.
+    if (activation_target* next = activation_target::take_hand_off()) {
       if (in_.empty()) {
         kept = next;
       } else {
@@ -291,38 +362,26 @@ class task_runtime final : public activation_target {
     return spent;
   }
 
-  // An ordered concurrent task's batch grows while batches are quick and shrinks when slow.
-  void adapt(std::size_t count, std::chrono::nanoseconds spent) noexcept {
-    constexpr std::chrono::microseconds kQuick{20};
-    constexpr std::chrono::microseconds kSlow{200};
-    const std::size_t hint = hint_.load(std::memory_order_relaxed);
-    if (spent < kQuick && count == hint && hint < kBatch) {
-      hint_.store(hint * 2 > kBatch ? kBatch : hint * 2, std::memory_order_relaxed);
-    } else if (spent > kSlow && hint > 1) {
-      hint_.store(hint / 2, std::memory_order_relaxed);
-    }
-  }
-
   // Ends an activation that found no work; true when it should go on after all (a stage kept
   // for this thread then starts on another).
   bool retire(activation_target*& kept) noexcept {
     // A run's end retires every worker at once: each heavy barrier is an IPI to every core.
-    release(in_.closed());
+    this->release(in_.closed());
     if (run_.stopping()) return false;
     in_.collect();  // what an upstream producer holds back while it is away (channel.hpp)
-    if (!in_.empty() && claim()) {
+    if (!in_.empty() && this->claim()) {
       if (kept != nullptr) std::exchange(kept, nullptr)->enqueue();
       return true;
     }
-    if (in_.closed() && in_.empty() && active_.load(std::memory_order_seq_cst) == 0 &&
+    if (in_.closed() && in_.empty() && this->active_.load(std::memory_order_seq_cst) == 0 &&
         !finished_.exchange(true, std::memory_order_acq_rel)) {
       out_.producer_done();
     }
     return false;
   }
 
-  // Unordered: calls fn and offers its output(s); with `hold` (the batch's last item) a single
-  // output waits for the flush at the batch's end.
+  // Serial and concurrent: calls fn and offers its output(s); with `hold` (the batch's last
+  // item) a single output waits for the flush at the batch's end.
   void process(envelope<In>& item, std::uint64_t& emitted, bool hold) {
     if (downstream_gone_.load(std::memory_order_relaxed)) return;
     if (!item.value) {  // a tombstone from inside a zip branch: pass it on
@@ -331,7 +390,8 @@ class task_runtime final : public activation_target {
     }
     bool delivered = true;
     try {
-      delivered = emit_result<Out, Branch>(out_, invoke(item), item.meta, run_, emitted, hold);
+      delivered = emit_result<Out, Branch>(out_, calls_.call(*item.value, run_.stop_source()),
+                                           item.meta, run_, emitted, hold);
     } catch (...) {
       failed(item, std::current_exception());
       if (config_.in_zip) out_.offer(envelope<Out>{std::nullopt, item.meta}, hold);
@@ -340,7 +400,7 @@ class task_runtime final : public activation_target {
     if (!delivered) downstream_finished();
   }
 
-  // Ordered: calls fn and keeps its result for settle().
+  // Ordered: calls fn and keeps its result for the window.
   // Fills `out` (empty) in place: a slot built aside and moved in costs a store-forwarding stall
   // per item (docs/performance.md, "Decisions": ordered slots).
   void compute(envelope<In>& item, slot& out) {
@@ -351,9 +411,9 @@ class task_runtime final : public activation_target {
       return;
     }
     try {
-      out.result.emplace(invoke(item));
-      // What the call left of the input (all of it when on_error wants a copy, see invoke()),
-      // for a failure of the range's iteration in emit_ready(): the unordered path has it then.
+      out.result.emplace(calls_.call(*item.value, run_.stop_source()));
+      // What the call left of the input (all of it when on_error wants a copy), for a failure
+      // of the range's iteration in emit_ready(): the unordered path has it then.
       if constexpr (Branch) {
         if (config_.on_error) out.input = std::move(item.value);
       }
@@ -363,44 +423,9 @@ class task_runtime final : public activation_target {
     }
   }
 
-  result_type invoke(envelope<In>& item) {
-    if constexpr (callable_with<Fn, In&>) {
-      if (guard_) return invoke_guarded(*item.value);
-    }
-    // The input stays intact for failure::input when on_error may want a copy of it.
-    if constexpr (std::is_invocable_v<const Fn&, In&> && std::is_copy_constructible_v<In>) {
-      if (config_.on_error) return call(fn_, run_.stop_source(), *item.value);
-    }
-    return call(fn_, run_.stop_source(), std::move(*item.value));
-  }
-
-  // The call under the task's resilience options, off the plain path so that a task without
-  // them pays nothing for them. Counts retried attempts; when it throws, leaves every failed
-  // attempt in failed_attempts for failed(), which the same thread calls next.
-  result_type invoke_guarded(In& input) {
-    std::vector<std::exception_ptr> attempts;
-    try {
-      result_type result = guard_->call(fn_, input, run_.stop_source(), attempts);
-      count_retried(attempts.size());
-      // A nested pipeline's outputs are pulled after the guarded call: they follow the run.
-      if constexpr (is_stream_v<result_type>) result.link_stop(run_.stop_source().get_token());
-      return result;
-    } catch (...) {
-      count_retried(attempts.empty() ? 0 : attempts.size() - 1);
-      failed_attempts = std::move(attempts);
-      throw;
-    }
-  }
-
-  void count_retried(std::size_t attempts) noexcept {
-    if (attempts != 0) counters_.retried.fetch_add(attempts, std::memory_order_relaxed);
-  }
-
   void failed(envelope<In>& item, std::exception_ptr error) {
-    report_failure<In>(
-        run_, config_, counters_, item.meta.sequence, std::move(error),
-        item.value ? &*item.value : nullptr,
-        guard_ ? std::exchange(failed_attempts, {}) : std::vector<std::exception_ptr>{});
+    report_failure<In>(run_, config_, counters_, item.meta.sequence, std::move(error),
+                       item.value ? &*item.value : nullptr, calls_.failed_attempts());
   }
 
   // Downstream finished early (a join that returned): stop taking items and tell upstream.
@@ -410,13 +435,7 @@ class task_runtime final : public activation_target {
     in_.abandon();
   }
 
-  // Ordered mode: settles a batch's results in the window, which emits them in ticket order.
-  void settle(std::uint64_t first, slot* results, std::size_t count, std::uint64_t& emitted) {
-    window_->settle(
-        first, results, count, [&] { return run_.stopping(); },
-        [&](slot* ready, std::size_t n) { emit_ready(ready, n, emitted); });
-  }
-
+  // Ordered: emits results the window found ready, in ticket order.
   void emit_ready(slot* ready, std::size_t count, std::uint64_t& emitted) {
     for (slot& s : std::span(ready, count)) {
       bool delivered = true;
@@ -440,47 +459,40 @@ class task_runtime final : public activation_target {
   }
 
   void wake() noexcept override {
-    if (window_) window_->wake_all();
+    if (auto* ordered = std::get_if<ordered_mode>(&mode_)) ordered->window.wake_all();
   }
 
-  const Fn& fn_;
   task_config config_;
-  const bool ordered_ = config_.ordered && config_.concurrency > 1;  // one worker keeps order
-  // Tickets that may wait for an earlier one: the window's bound (its ring grows up to it).
-  const std::size_t window_bound_ = std::max(config_.capacity, config_.concurrency);
-  channel<In>& in_;
-  outlet<Out> out_;
-  stage_counters& counters_;
+  Calls calls_;
+  mode mode_;
   std::atomic<bool> finished_{false};
   std::atomic<bool> downstream_gone_{false};
-  std::atomic<std::size_t> hint_{1};                      // an ordered concurrent task's batch size
-  std::optional<task_guard<Fn, In, result_type>> guard_;  // with resilience options
-
-  std::mutex take_mu_;
-  std::uint64_t next_ticket_ = 0;               // guarded by take_mu_
-  std::optional<reorder_window<slot>> window_;  // an ordered concurrent task's
 };
 
 // A sluice::join task: `concurrency` workers, started with the run, each calls fn with a
 // stream over the shared input queue. When the last one returns, upstream is told to stop.
 template <class Fn, class In, class Out, bool Branch>
-class join_runtime final : public activation_target {
+class join_runtime final : public input_stage<In, Out> {
+  using base = input_stage<In, Out>;
+  using base::counters_;
+  using base::in_;
+  using base::out_;
+  using base::run_;
+
  public:
   join_runtime(run_state& run, const Fn& fn, task_config config, std::size_t in_capacity,
                port<Out>& out)
-      : activation_target(run, config.concurrency),
+      : base(run,
+             {.position = config.position,
+              .name = config.name,
+              .concurrency = config.concurrency,
+              .in_capacity = in_capacity,
+              .serial_outlet = config.concurrency == 1,
+              .wakes_on_push = false,
+              .starts_with_run = true},
+             out),
         fn_(fn),
-        config_(std::move(config)),
-        in_(run.make<channel<In>>(run, in_capacity, nullptr)),
-        out_(out, config_.concurrency == 1),
-        counters_(run.counters(config_.position, config_.name)) {
-    counters_.queued = &channel<In>::waiting_in;
-    counters_.queue = &in_;
-    run.add_target(*this, config_.concurrency);
-    run.add_starter(*this, config_.concurrency);
-  }
-
-  port<In>& input() noexcept { return in_; }
+        config_(std::move(config)) {}
 
  private:
   void run_activation() noexcept override {
@@ -500,7 +512,7 @@ class join_runtime final : public activation_target {
     }
     timer.stop();
     counters_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (this->active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       in_.abandon();  // upstream may still be producing for a join that stopped reading
       out_.producer_done();
     }
@@ -508,9 +520,6 @@ class join_runtime final : public activation_target {
 
   const Fn& fn_;
   task_config config_;
-  channel<In>& in_;
-  outlet<Out> out_;
-  stage_counters& counters_;
 };
 
 }  // namespace sluice::detail
