@@ -1,10 +1,14 @@
-// Tests of <sluice/resilient.hpp>: cache, rate limit, retry and breaker around one callable, in
-// the order of opero, the Python resilience library sluice follows here (cache -> rate -> retry
-// -> each attempt: breaker -> the call, a fallback sequence inside each attempt).
+// Tests of <sluice/resilient.hpp>: cache, rate limit, retry, breaker and timeout around one
+// callable, in the order of a task's options (cache -> rate -> retry -> each attempt: breaker ->
+// timeout -> the call, a fallback sequence inside each attempt).
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -126,5 +130,76 @@ TEST_SUITE("resilient") {
     auto same = [](int x) { return x; };
     CHECK_THROWS_AS(sluice::resilient(same, {.retry = sluice::retry_policy{.max_attempts = 0}}),
                     std::invalid_argument);
+  }
+
+  TEST_CASE("a timeout stops an attempt through the token it is given, and fails it" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    std::atomic<int> stopped{0};
+    auto waits = sluice::resilient(
+        [&](int x, std::stop_token stop) {
+          std::mutex mu;
+          std::condition_variable_any never;
+          std::unique_lock lock(mu);
+          never.wait(lock, stop, [] { return false; });  // ends only when asked to stop
+          stopped.fetch_add(1);
+          return x;
+        },
+        {.retry = sluice::retry_policy{.max_attempts = 2, .min_delay = 1ms, .jitter = false},
+         .timeout = 5ms});
+    try {
+      (void)waits(7, std::stop_token{});
+      FAIL("the attempts ran past their timeout and still returned");
+    } catch (const sluice::all_failed& e) {
+      REQUIRE(e.errors().size() == 2);
+      CHECK_THROWS_AS(std::rethrow_exception(e.errors()[0]), sluice::timeout_error);
+      CHECK_THROWS_WITH_AS(std::rethrow_exception(e.errors()[1]),
+                           doctest::Contains("resilient: an attempt ran past its timeout of 5 ms"),
+                           sluice::timeout_error);
+    }
+    CHECK(stopped.load() == 2);
+  }
+
+  TEST_CASE("a late result of a callable without a stop_token is a timeout_error" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    // The callable outlasts its 1 ms deadline by waiting for a later one of its own.
+    auto late = sluice::resilient(
+        [](int x) {
+          std::stop_source later;
+          const sluice::detail::deadline_guard passes(later, 20ms);
+          std::mutex mu;
+          std::condition_variable_any passed;
+          std::unique_lock lock(mu);
+          passed.wait(lock, later.get_token(), [] { return false; });
+          return x;
+        },
+        {.timeout = 1ms});
+    CHECK_THROWS_AS((void)late(1), sluice::timeout_error);
+  }
+
+  TEST_CASE("the caller's stop request reaches an attempt under a timeout" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    std::stop_source caller;
+    auto waits = sluice::resilient(
+        [](int x, std::stop_token stop) {
+          std::mutex mu;
+          std::condition_variable_any never;
+          std::unique_lock lock(mu);
+          never.wait(lock, stop, [] { return false; });
+          return x;
+        },
+        {.timeout = std::chrono::milliseconds::max()});
+    std::thread stopper([&] { caller.request_stop(); });
+    CHECK(waits(3, caller.get_token()) == 3);  // asked to stop by its caller: not late
+    stopper.join();
+  }
+
+  TEST_CASE("a negative timeout is rejected when the wrapper is made") {
+    auto same = [](int x) { return x; };
+    CHECK_THROWS_WITH_AS(sluice::resilient(same, {.timeout = -1ms}),
+                         doctest::Contains("resilient has a negative timeout (-1 ms)"),
+                         std::invalid_argument);
   }
 }

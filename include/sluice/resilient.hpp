@@ -1,6 +1,6 @@
 // This header defines sluice::resilient, which puts a callable behind a cache, a rate limit, a
-// retry and a circuit breaker at once, and sluice::resilience_options. The order is that of
-// opero, the Python resilience library sluice follows here.
+// retry, a circuit breaker and a timeout at once, and sluice::resilience_options. The order is
+// that of a task's options (and of opero, the Python resilience library sluice follows here).
 //
 // Example:
 //   auto get = sluice::resilient(sluice::with_fallback(call_with_key, keys),
@@ -11,9 +11,11 @@
 //
 // The order around one call: the cache first (a hit makes no call and takes no token), then
 // the rate limit (one token per call, not per attempt), then the retry; inside each attempt the
-// breaker, then the callable itself (a with_fallback runs its whole sequence in each attempt).
+// breaker, then the timeout, then the callable itself (a with_fallback runs its whole sequence
+// in each attempt).
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <exception>
@@ -22,6 +24,7 @@
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -29,6 +32,7 @@
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
 #include <sluice/detail/cache_slot.hpp>
+#include <sluice/detail/guard.hpp>
 #include <sluice/detail/stop_token_arg.hpp>
 #include <sluice/rate_limit.hpp>
 #include <sluice/retry.hpp>
@@ -41,6 +45,11 @@ struct resilience_options {
   std::optional<rate_limit> rate{};          // a token per call that the cache did not answer
   std::optional<retry_policy> retry{};       // attempts per call
   std::optional<circuit_breaker> breaker{};  // consulted by each attempt
+  std::chrono::milliseconds timeout{0};      // per attempt; 0 -> none. When the callable's
+                                             // last argument is a std::stop_token, the attempt
+                                             // gets one that is stopped at the deadline (and
+                                             // when the caller's is); the attempt fails with
+                                             // sluice::timeout_error, whatever it returned
 };
 
 namespace detail {
@@ -56,6 +65,21 @@ auto call_key(const Args&... args) {
   return key_of(std::forward_as_tuple(args...), std::make_index_sequence<n>{});
 }
 
+// f(args...), with a trailing std::stop_token argument replaced by `stop`'s token: the caller's
+// own, or an attempt's that its deadline stops.
+template <class F, class Stop, class... Args>
+decltype(auto) invoke_with_stop(const F& f, const Stop& stop, Args&... args) {
+  if constexpr (ends_with_stop_token<Args...>) {
+    auto all = std::forward_as_tuple(args...);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) -> decltype(auto) {
+      return std::invoke(f, std::get<I>(all)..., token_of(stop));
+    }(std::make_index_sequence<sizeof...(Args) - 1>{});
+  } else {
+    (void)stop;
+    return std::invoke(f, args...);
+  }
+}
+
 template <class F>
 class resilient_fn {
  public:
@@ -67,35 +91,17 @@ class resilient_fn {
   requires std::invocable<const F&, Args&...> std::invoke_result_t<const F&, Args&...>
   operator()(Args&&... args) const {
     using result = std::invoke_result_t<const F&, Args&...>;
-    const resilience_options& o = state_->options;
+    const state& s = *state_;
     const std::stop_token stop = stop_token_of(args...);
-    auto attempt = [&]() -> result {
-      if (!o.breaker) return std::invoke(f_, args...);
-      o.breaker->acquire("resilient");
-      try {
-        if constexpr (std::is_void_v<result>) {
-          std::invoke(f_, args...);
-          o.breaker->on_success();
-        } else {
-          result r = std::invoke(f_, args...);
-          o.breaker->on_success();
-          return r;
-        }
-      } catch (...) {
-        o.breaker->on_failure(std::current_exception());
-        throw;
-      }
+    auto attempt = [&](const auto& attempt_stop) -> result {
+      return invoke_with_stop(f_, attempt_stop, args...);
     };
-    auto limited = [&]() -> result {
-      if (o.rate && !acquire(*o.rate, stop)) throw_rate_limit_cancelled();
-      if (o.retry) return run_with_retry(*o.retry, stop, attempt, nullptr);
-      return attempt();
-    };
-    if (!state_->cache) return limited();
+    if (!s.cache) return guarded_call<result>(s.guard, stop, no_cache{}, attempt, nullptr);
     if constexpr (!std::is_void_v<result> && !std::is_reference_v<result>) {
       using key = decltype(call_key(args...));
-      return state_->cache->template store<key, result>("resilient")
-          .get_or_compute(call_key(args...), limited);
+      auto& store = s.cache->template store<key, result>("resilient");
+      auto cached = [&](auto& compute) { return store.get_or_compute(call_key(args...), compute); };
+      return guarded_call<result>(s.guard, stop, cached, attempt, nullptr);
     } else {
       throw std::invalid_argument(
           "sluice: resilient has a cache, but the callable returns void or a reference; a cache "
@@ -107,9 +113,24 @@ class resilient_fn {
   struct state {
     explicit state(resilience_options o) : options(std::move(o)) {
       if (options.retry) check_retry_policy(*options.retry, "resilient");
+      if (options.rate) check_rate_limit(*options.rate, "resilient");
+      if (options.timeout.count() < 0) {
+        throw std::invalid_argument("sluice: resilient has a negative timeout (" +
+                                    std::to_string(options.timeout.count()) +
+                                    " ms); 0 means none");
+      }
       if (options.cache) cache.emplace(*options.cache);
+      guard.rate = options.rate ? &*options.rate : nullptr;
+      guard.retry = options.retry ? &*options.retry : nullptr;
+      guard.breaker = options.breaker ? &*options.breaker : nullptr;
+      guard.timeout = options.timeout;
+      guard.who = "resilient";
     }
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+
     resilience_options options;
+    guard_options guard;                      // points into options
     mutable std::optional<cache_slot> cache;  // filled on first use, by any thread
   };
 
@@ -125,11 +146,12 @@ class resilient_fn {
 // Thread safety: the returned callable may be called from many threads at once; its copies
 // share one cache (and, like any copies of a rate_limit or circuit_breaker, one bucket and one
 // breaker).
-// Exceptions: std::invalid_argument at once for an invalid policy; from a call, what the retry
-// gives up with (the only error unchanged, or sluice::all_failed), sluice::circuit_open while
-// the breaker is open, and whatever f throws when nothing retries it.
+// Exceptions: std::invalid_argument at once for an invalid policy or a negative timeout; from
+// a call, what the retry gives up with (the only error unchanged, or sluice::all_failed),
+// sluice::circuit_open while the breaker is open, sluice::timeout_error for an attempt past
+// its timeout, and whatever f throws when nothing retries it.
 // Cancellation: when the last argument is a std::stop_token, a stop request ends a wait for a
-// token or a backoff wait early.
+// token or a backoff wait early, and reaches the callable through the token it is given.
 template <class F>
 auto resilient(F f, resilience_options options) {
   return detail::resilient_fn<F>(std::move(f), std::move(options));

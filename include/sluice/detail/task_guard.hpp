@@ -1,9 +1,5 @@
-// Internal: a task's resilience options around each item's call, in the order of opero (the
-// Python resilience library sluice follows here), with the breaker and the deadline inside each
-// attempt:
-//   cache -> rate limit -> retry -> (each attempt) circuit breaker -> timeout -> the call
-// A cache hit makes no call and takes no token; each attempt of a retry takes its own turn
-// through the breaker and its own deadline.
+// Internal: a task's resilience options as one run uses them, and the guard that puts them
+// around each item's call (guard.hpp composes them, in the order given there).
 #pragma once
 
 #include <chrono>
@@ -21,7 +17,7 @@
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
 #include <sluice/detail/cache_slot.hpp>
-#include <sluice/detail/deadline.hpp>
+#include <sluice/detail/guard.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/rate_limit.hpp>
@@ -52,6 +48,14 @@ class task_guard {
  public:
   task_guard(const task_resilience& options, std::string who)
       : options_(options), who_(std::move(who)) {
+    guard_.rate = options_.rate ? &*options_.rate : nullptr;
+    guard_.retry = options_.retry ? &*options_.retry : nullptr;
+    guard_.breaker = options_.breaker ? &*options_.breaker : nullptr;
+    guard_.timeout = options_.timeout;
+    // A task's retry that runs out throws the last attempt's own exception: it becomes
+    // failure::error (== failure::attempts.back()), or the run's error without on_error.
+    guard_.give_up = give_up_with::last_error;
+    guard_.who = who_;
     if (!options_.cache) return;
     if constexpr (cacheable<In, Result>) {
       store_ = &options_.cache->template store<In, Result>(who_);
@@ -62,78 +66,28 @@ class task_guard {
                                   "copied out of the cache");
     }
   }
+  task_guard(const task_guard&) = delete;
+  task_guard& operator=(const task_guard&) = delete;
 
   // One item's call. Every failed attempt's exception is appended to `failed`, oldest first.
   // Exceptions: when its attempts fail, the last attempt's own exception (failed.back()), also
   // after a retry: the task adds no sluice::all_failed wrapper.
   Result call(const Fn& fn, In& input, const std::stop_source& run_stop,
               std::vector<std::exception_ptr>& failed) const {
+    auto attempt = [&](const auto& stop) -> Result { return detail::call(fn, stop, input); };
     if constexpr (cacheable<In, Result>) {
       if (store_ != nullptr) {
-        return store_->get_or_compute(input, [&] { return limited(fn, input, run_stop, failed); });
+        auto cached = [&](auto& compute) { return store_->get_or_compute(input, compute); };
+        return guarded_call<Result>(guard_, run_stop, cached, attempt, &failed);
       }
     }
-    return limited(fn, input, run_stop, failed);
+    return guarded_call<Result>(guard_, run_stop, no_cache{}, attempt, &failed);
   }
 
  private:
-  Result limited(const Fn& fn, In& input, const std::stop_source& run_stop,
-                 std::vector<std::exception_ptr>& failed) const {
-    if (options_.rate && !acquire(*options_.rate, run_stop.get_token())) {
-      throw_rate_limit_cancelled();  // the run is stopping: nobody sees this error
-    }
-    if (options_.retry) {
-      // A task's retry that runs out throws the last attempt's own exception: it becomes
-      // failure::error (== failure::attempts.back()), or the run's error without on_error.
-      return run_with_retry(
-          *options_.retry, run_stop.get_token(), [&] { return attempt(fn, input, run_stop); },
-          &failed, give_up_with::last_error);
-    }
-    try {
-      return attempt(fn, input, run_stop);
-    } catch (...) {
-      failed.push_back(std::current_exception());
-      throw;
-    }
-  }
-
-  Result attempt(const Fn& fn, In& input, const std::stop_source& run_stop) const {
-    if (!options_.breaker) return timed(fn, input, run_stop);
-    options_.breaker->acquire(who_);
-    try {
-      Result result = timed(fn, input, run_stop);
-      options_.breaker->on_success();
-      return result;
-    } catch (...) {
-      options_.breaker->on_failure(std::current_exception());
-      throw;
-    }
-  }
-
-  Result timed(const Fn& fn, In& input, const std::stop_source& run_stop) const {
-    if (options_.timeout.count() <= 0) return detail::call(fn, run_stop, input);
-    std::stop_source attempt_stop;
-    const std::stop_callback link(run_stop.get_token(), [&] { attempt_stop.request_stop(); });
-    const deadline_guard deadline(attempt_stop, options_.timeout);
-    try {
-      Result result = detail::call(fn, attempt_stop, input);
-      if (deadline.expired()) throw_late();
-      return result;
-    } catch (const timeout_error&) {
-      throw;
-    } catch (...) {
-      if (deadline.expired()) throw_late();  // it gave up because it was asked to stop
-      throw;
-    }
-  }
-
-  [[noreturn]] void throw_late() const {
-    throw timeout_error("sluice: " + who_ + ": an attempt ran past its timeout of " +
-                        std::to_string(options_.timeout.count()) + " ms");
-  }
-
   const task_resilience& options_;
   std::string who_;
+  guard_options guard_;  // points into options_ and who_
   std::conditional_t<cacheable<In, Result>, cache_store<In, Result>*, void*> store_ = nullptr;
 };
 
