@@ -1,10 +1,10 @@
-// The life cycle of an activation (see sluice/detail/activation.hpp): claim, start, run,
+// The life cycle of an activation (see sluice/detail/engine/activation.hpp): claim, start, run,
 // retire; done is the run's (run_state::activation_done).
 #include <utility>
 
-#include <sluice/detail/activation.hpp>
-#include <sluice/detail/barrier.hpp>
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/activation.hpp>
+#include <sluice/detail/engine/barrier.hpp>
+#include <sluice/detail/engine/run.hpp>
 
 namespace sluice::detail {
 

@@ -1,5 +1,5 @@
 // membarrier(2) for detail::heavy_barrier; see include/sluice/detail/barrier.hpp.
-#include <sluice/detail/barrier.hpp>
+#include <sluice/detail/engine/barrier.hpp>
 
 #if defined(__linux__)
 #include <linux/membarrier.h>

@@ -7,7 +7,7 @@
 #include <thread>
 #include <utility>
 
-#include <sluice/detail/deadline.hpp>
+#include <sluice/detail/resilience/deadline.hpp>
 #include <sluice/detail/saturate.hpp>
 
 #include "process.hpp"

@@ -1,4 +1,4 @@
-// The file I/O of the persistent cache (sluice/detail/disk_cache.hpp) and the check of a
+// The file I/O of the persistent cache (sluice/detail/resilience/disk_cache.hpp) and the check of a
 // cache_policy (sluice/cache.hpp).
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,7 +15,7 @@
 
 #include <sluice/cache.hpp>
 #include <sluice/codec.hpp>
-#include <sluice/detail/disk_cache.hpp>
+#include <sluice/detail/resilience/disk_cache.hpp>
 #include <sluice/detail/saturate.hpp>
 
 namespace sluice::detail {

@@ -3,8 +3,8 @@
 #include <string>
 #include <string_view>
 
-#include <sluice/detail/stage.hpp>
-#include <sluice/detail/parallel_map.hpp>
+#include <sluice/detail/engine/stage.hpp>
+#include <sluice/detail/pools/parallel_map.hpp>
 #include <sluice/task.hpp>
 
 namespace sluice::detail {

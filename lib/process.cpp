@@ -6,7 +6,7 @@
 #include <atomic>
 #include <cstddef>
 
-#include <sluice/detail/barrier.hpp>
+#include <sluice/detail/engine/barrier.hpp>
 
 namespace sluice::detail {
 namespace {

@@ -5,8 +5,8 @@
 #include <utility>
 
 #include <sluice/circuit_breaker.hpp>
-#include <sluice/detail/barrier.hpp>
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/barrier.hpp>
+#include <sluice/detail/engine/run.hpp>
 
 #include "executor.hpp"
 

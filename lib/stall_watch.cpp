@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/run.hpp>
 
 #include "process.hpp"
 #include "spare_threads.hpp"

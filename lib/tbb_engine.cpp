@@ -14,7 +14,7 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_scheduler_observer.h>
 
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/run.hpp>
 
 #include "process.hpp"
 #include "spare_threads.hpp"

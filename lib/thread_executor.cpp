@@ -1,5 +1,5 @@
 // The executor of a forked child: every activation on a spare thread (spare_threads.hpp).
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/run.hpp>
 
 #include "executor.hpp"
 #include "process.hpp"

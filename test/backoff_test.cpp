@@ -1,10 +1,10 @@
-// Tests of detail/backoff.hpp's core_share: when a worker of quick calls, in a run that also has
-// calls that block, gives up its core.
+// Tests of detail/engine/backoff.hpp's core_share: when a worker of quick calls, in a run that
+// also has calls that block, gives up its core.
 #include <chrono>
 
 #include <doctest/doctest.h>
 
-#include <sluice/detail/backoff.hpp>
+#include <sluice/detail/engine/backoff.hpp>
 
 using namespace std::chrono_literals;
 using sluice::detail::core_share;

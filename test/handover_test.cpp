@@ -1,7 +1,7 @@
 // Tests that an item is never kept from a consumer that would take it. A serial producer's
 // outputs may be held back while their consumer is busy and then leave together (see
-// detail/port.hpp), but a consumer that runs out of work takes over what is held, also while its
-// producer is blocked in user code. Each test makes the producer block until the consumer has
+// detail/engine/port.hpp), but a consumer that runs out of work takes over what is held, also
+// while its producer is blocked in user code. Each test makes the producer block until the consumer has
 // seen items it offered while the consumer was busy: if they stayed held, the gate would time
 // out.
 #include <atomic>

@@ -1,4 +1,4 @@
-// Tests of <sluice/detail/reorder_window.hpp>: results settled out of ticket order leave in
+// Tests of <sluice/detail/engine/reorder_window.hpp>: results settled out of ticket order leave in
 // ticket order, one emitter at a time; a batch beyond the bound waits until earlier tickets have
 // left; a stop ends that wait without filing or emitting.
 #include <atomic>
@@ -10,7 +10,7 @@
 
 #include <doctest/doctest.h>
 
-#include <sluice/detail/reorder_window.hpp>
+#include <sluice/detail/engine/reorder_window.hpp>
 
 #include "common/gate.hpp"
 #include "common/watchdog.hpp"

@@ -39,9 +39,9 @@
 
 #include <sluice/clock.hpp>
 #include <sluice/codec.hpp>
-#include <sluice/detail/disk_cache.hpp>
+#include <sluice/detail/resilience/disk_cache.hpp>
 #include <sluice/detail/saturate.hpp>
-#include <sluice/detail/stop_token_arg.hpp>
+#include <sluice/detail/resilience/stop_token_arg.hpp>
 
 namespace sluice {
 

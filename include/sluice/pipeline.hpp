@@ -31,7 +31,7 @@
 #include <type_traits>
 #include <utility>
 
-#include <sluice/detail/chain.hpp>
+#include <sluice/detail/engine/chain.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/progress.hpp>
 #include <sluice/stream.hpp>

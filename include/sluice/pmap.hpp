@@ -33,7 +33,7 @@
 
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
-#include <sluice/detail/parallel_map.hpp>
+#include <sluice/detail/pools/parallel_map.hpp>
 #include <sluice/rate_limit.hpp>
 #include <sluice/result.hpp>
 #include <sluice/retry.hpp>

@@ -38,7 +38,7 @@
 #include <utility>
 #include <vector>
 
-#include <sluice/detail/parallel_map.hpp>
+#include <sluice/detail/pools/parallel_map.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/stream.hpp>
 

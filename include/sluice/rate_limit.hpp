@@ -24,7 +24,7 @@
 #include <utility>
 
 #include <sluice/clock.hpp>
-#include <sluice/detail/stop_token_arg.hpp>
+#include <sluice/detail/resilience/stop_token_arg.hpp>
 
 namespace sluice {
 namespace detail {

@@ -31,9 +31,9 @@
 
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
-#include <sluice/detail/cache_slot.hpp>
-#include <sluice/detail/guard.hpp>
-#include <sluice/detail/stop_token_arg.hpp>
+#include <sluice/detail/resilience/cache_slot.hpp>
+#include <sluice/detail/resilience/guard.hpp>
+#include <sluice/detail/resilience/stop_token_arg.hpp>
 #include <sluice/rate_limit.hpp>
 #include <sluice/retry.hpp>
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include <sluice/clock.hpp>
-#include <sluice/detail/stop_token_arg.hpp>
+#include <sluice/detail/resilience/stop_token_arg.hpp>
 #include <sluice/errors.hpp>
 
 namespace sluice {

@@ -28,9 +28,9 @@
 #include <utility>
 #include <vector>
 
-#include <sluice/detail/chain.hpp>
-#include <sluice/detail/diagnostics.hpp>
-#include <sluice/detail/shape_runtime.hpp>
+#include <sluice/detail/engine/chain.hpp>
+#include <sluice/detail/engine/diagnostics.hpp>
+#include <sluice/detail/engine/shape_runtime.hpp>
 #include <sluice/pipeline.hpp>
 #include <sluice/task.hpp>
 

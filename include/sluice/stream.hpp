@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
-#include <sluice/detail/channel.hpp>
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/channel.hpp>
+#include <sluice/detail/engine/run.hpp>
 #include <sluice/progress.hpp>
 #include <sluice/stats.hpp>
 

@@ -30,11 +30,11 @@
 
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
-#include <sluice/detail/chain.hpp>
-#include <sluice/detail/diagnostics.hpp>
+#include <sluice/detail/engine/chain.hpp>
+#include <sluice/detail/engine/diagnostics.hpp>
 #include <sluice/detail/invoke.hpp>
-#include <sluice/detail/stage.hpp>
-#include <sluice/detail/task_runtime.hpp>
+#include <sluice/detail/engine/stage.hpp>
+#include <sluice/detail/engine/task_runtime.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/pipeline.hpp>
 #include <sluice/rate_limit.hpp>

@@ -1,5 +1,5 @@
-// Internal: calling a task's callable (with a trailing std::stop_token when it takes one), the
-// type traits of the pipeline's typing, and turning a failed call into a sluice::failure.
+// Internal: calling a user's callable (with a trailing std::stop_token when it takes one) and the
+// types of such calls, as the pipeline's typing uses them.
 #pragma once
 
 #include <any>
@@ -8,16 +8,12 @@
 #include <exception>
 #include <functional>
 #include <iterator>
-#include <ostream>
 #include <ranges>
-#include <sstream>
 #include <stop_token>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <sluice/errors.hpp>
 
 namespace sluice::detail {
 
@@ -99,40 +95,5 @@ struct element<R> {
 };
 template <class R>
 using element_t = typename element<std::remove_reference_t<R>>::type;
-
-template <class T>
-concept printable = requires(std::ostream& os, const T& value) {
-  os << value;
-};
-
-// The input as failure::input_text shows it: operator<< when the type has one.
-template <class T>
-std::string render(const T& value) {
-  if constexpr (printable<T>) {
-    std::ostringstream os;
-    os << value;
-    return std::move(os).str();
-  } else {
-    return {};
-  }
-}
-
-// A sluice::failure for one item; the input is copied when its type is copyable. `attempts`
-// holds every failed attempt, oldest first (empty: the error was the only one).
-template <class In>
-failure make_failure(const std::string& task, std::uint64_t sequence, std::exception_ptr error,
-                     const In* input, std::vector<std::exception_ptr> attempts = {}) {
-  failure f;
-  f.task = task;
-  f.sequence = sequence;
-  f.error = error;
-  f.attempts = std::move(attempts);
-  if (f.attempts.empty()) f.attempts.push_back(error);
-  if (input != nullptr) {
-    if constexpr (std::is_copy_constructible_v<In>) f.input = *input;
-    f.input_text = render(*input);
-  }
-  return f;
-}
 
 }  // namespace sluice::detail

@@ -8,7 +8,7 @@
 #include <optional>
 #include <utility>
 
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/run.hpp>
 
 namespace sluice::detail {
 

@@ -24,9 +24,9 @@
 #include <vector>
 
 #include <sluice/detail/invoke.hpp>
-#include <sluice/detail/run.hpp>
-#include <sluice/detail/stage.hpp>
-#include <sluice/detail/task_guard.hpp>
+#include <sluice/detail/engine/run.hpp>
+#include <sluice/detail/engine/stage.hpp>
+#include <sluice/detail/resilience/task_guard.hpp>
 #include <sluice/stream.hpp>
 
 namespace sluice::detail {

@@ -20,12 +20,12 @@
 #include <variant>
 #include <vector>
 
-#include <sluice/detail/call_executor.hpp>
-#include <sluice/detail/channel.hpp>
+#include <sluice/detail/engine/call_executor.hpp>
+#include <sluice/detail/engine/channel.hpp>
 #include <sluice/detail/invoke.hpp>
-#include <sluice/detail/reorder_window.hpp>
-#include <sluice/detail/run.hpp>
-#include <sluice/detail/stage.hpp>
+#include <sluice/detail/engine/reorder_window.hpp>
+#include <sluice/detail/engine/run.hpp>
+#include <sluice/detail/engine/stage.hpp>
 #include <sluice/stream.hpp>
 
 namespace sluice::detail {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include <sluice/circuit_breaker.hpp>
-#include <sluice/detail/deadline.hpp>
+#include <sluice/detail/resilience/deadline.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/rate_limit.hpp>

@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include <sluice/detail/activation.hpp>
-#include <sluice/detail/backoff.hpp>
+#include <sluice/detail/engine/activation.hpp>
+#include <sluice/detail/engine/backoff.hpp>
 #include <sluice/stats.hpp>
 
 namespace sluice {

@@ -16,10 +16,10 @@
 #include <concurrentqueue/concurrentqueue.h>
 #include <concurrentqueue/lightweightsemaphore.h>
 
-#include <sluice/detail/backoff.hpp>
-#include <sluice/detail/barrier.hpp>
-#include <sluice/detail/port.hpp>
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/backoff.hpp>
+#include <sluice/detail/engine/barrier.hpp>
+#include <sluice/detail/engine/port.hpp>
+#include <sluice/detail/engine/run.hpp>
 
 namespace sluice::detail {
 

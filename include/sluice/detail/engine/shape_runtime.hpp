@@ -23,10 +23,10 @@
 
 #include <absl/container/flat_hash_map.h>
 
-#include <sluice/detail/channel.hpp>
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/channel.hpp>
+#include <sluice/detail/engine/run.hpp>
 #include <sluice/detail/saturate.hpp>
-#include <sluice/detail/stage.hpp>
+#include <sluice/detail/engine/stage.hpp>
 
 namespace sluice::detail {
 

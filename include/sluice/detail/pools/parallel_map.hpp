@@ -33,6 +33,7 @@
 
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
+#include <sluice/detail/failure.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/generator.hpp>

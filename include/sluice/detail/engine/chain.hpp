@@ -17,9 +17,9 @@
 #include <tuple>
 #include <type_traits>
 
-#include <sluice/detail/channel.hpp>
+#include <sluice/detail/engine/channel.hpp>
 #include <sluice/detail/invoke.hpp>
-#include <sluice/detail/run.hpp>
+#include <sluice/detail/engine/run.hpp>
 
 namespace sluice::detail {
 

@@ -16,8 +16,8 @@
 
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
-#include <sluice/detail/cache_slot.hpp>
-#include <sluice/detail/guard.hpp>
+#include <sluice/detail/resilience/cache_slot.hpp>
+#include <sluice/detail/resilience/guard.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/rate_limit.hpp>

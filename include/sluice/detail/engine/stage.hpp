@@ -13,11 +13,12 @@
 #include <utility>
 #include <vector>
 
-#include <sluice/detail/activation.hpp>
-#include <sluice/detail/channel.hpp>
+#include <sluice/detail/engine/activation.hpp>
+#include <sluice/detail/engine/channel.hpp>
+#include <sluice/detail/failure.hpp>
 #include <sluice/detail/invoke.hpp>
-#include <sluice/detail/run.hpp>
-#include <sluice/detail/task_guard.hpp>
+#include <sluice/detail/engine/run.hpp>
+#include <sluice/detail/resilience/task_guard.hpp>
 #include <sluice/errors.hpp>
 
 namespace sluice::detail {
