@@ -13,6 +13,7 @@
 
 #include <doctest/doctest.h>
 
+#include <sluice/detail/resilience/deadline.hpp>
 #include <sluice/sluice.hpp>
 
 #include "common/run_on_threads.hpp"

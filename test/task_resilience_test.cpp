@@ -18,6 +18,7 @@
 
 #include <doctest/doctest.h>
 
+#include <sluice/detail/resilience/deadline.hpp>
 #include <sluice/sluice.hpp>
 
 #include "common/call_log.hpp"

@@ -96,17 +96,21 @@ class resilient_fn {
     auto attempt = [&](const auto& attempt_stop) -> result {
       return invoke_with_stop(f_, attempt_stop, args...);
     };
-    if (!s.cache) return guarded_call<result>(s.guard, stop, no_cache{}, attempt, nullptr);
-    if constexpr (!std::is_void_v<result> && !std::is_reference_v<result>) {
-      using key = decltype(call_key(args...));
-      auto& store = s.cache->template store<key, result>("resilient");
-      auto cached = [&](auto& compute) { return store.get_or_compute(call_key(args...), compute); };
-      return guarded_call<result>(s.guard, stop, cached, attempt, nullptr);
-    } else {
-      throw std::invalid_argument(
-          "sluice: resilient has a cache, but the callable returns void or a reference; a cache "
-          "needs a value to copy out");
-    }
+    auto cached = [&](auto&& compute) -> result {
+      if (s.cache) {
+        if constexpr (!std::is_void_v<result> && !std::is_reference_v<result>) {
+          using key = decltype(call_key(args...));
+          return s.cache->template store<key, result>("resilient").get_or_compute(
+              call_key(args...), compute);
+        } else {
+          throw std::invalid_argument(
+              "sluice: resilient has a cache, but the callable returns void or a reference; a "
+              "cache needs a value to copy out");
+        }
+      }
+      return compute();
+    };
+    return guarded_call<result>(s.guard, stop, cached, attempt, nullptr);
   }
 
  private:

@@ -4,20 +4,23 @@
 // A cache hit makes no call and takes no token; a call takes one token however many attempts it
 // makes; each attempt takes its own turn through the breaker and has its own deadline. The order
 // is that of opero, the Python resilience library sluice follows here.
+//
+// The cache is typed by the call's key and result, so it is composed here, in the template; rate,
+// retry, breaker and timeout are not, so they are composed once, in lib/guard.cpp
+// (run_guarded), around an attempt handed over as a function reference: every task and every
+// resilient callable shares that code instead of instantiating its own.
 #pragma once
 
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <stop_token>
-#include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <sluice/circuit_breaker.hpp>
-#include <sluice/detail/resilience/deadline.hpp>
-#include <sluice/detail/invoke.hpp>
-#include <sluice/errors.hpp>
 #include <sluice/rate_limit.hpp>
 #include <sluice/retry.hpp>
 
@@ -34,6 +37,74 @@ struct guard_options {
   std::string_view who;  // names the callable in the breaker's and the timeout's messages
 };
 
+// The stop the caller of a guarded call has: a run's std::stop_source or a caller's token (the
+// token is made only when a rate wait, a retry wait or a timeout needs it).
+struct outer_stop {
+  const std::stop_source* source = nullptr;
+  const std::stop_token* token = nullptr;
+  std::stop_token get() const { return source != nullptr ? source->get_token() : *token; }
+};
+inline outer_stop outer_stop_of(const std::stop_source& source) { return {&source, nullptr}; }
+inline outer_stop outer_stop_of(const std::stop_token& token) { return {nullptr, &token}; }
+
+// One attempt, by reference: called with the attempt's own stop source under a timeout, or with
+// nullptr when the attempt follows the caller's stop.
+class attempt_ref {
+ public:
+  template <class F>
+  explicit attempt_ref(F& f) noexcept
+      : object_(&f), call_([](void* o, const std::stop_source* s) { (*static_cast<F*>(o))(s); }) {}
+  void operator()(const std::stop_source* attempt_stop) const { call_(object_, attempt_stop); }
+
+ private:
+  void* object_;
+  void (*call_)(void*, const std::stop_source*);
+};
+
+// Rate limit, retry, breaker and timeout around `attempt` (lib/guard.cpp). Every failed attempt
+// is appended to `*failed` when not null.
+// Exceptions: what the retry gives up with (options.give_up), sluice::circuit_open,
+// sluice::timeout_error for an attempt that ran past its timeout (whatever it returned or
+// threw), and a rate-limit wait cut short by `outer` (throw_rate_limit_cancelled).
+void run_guarded(const guard_options& options, outer_stop outer, attempt_ref attempt,
+                 std::vector<std::exception_ptr>* failed);
+
+// Where the attempt that succeeded leaves its result: a value, a reference, or nothing.
+template <class Result>
+class result_slot {
+ public:
+  template <class F>
+  void set(F&& f) {
+    value_.reset();
+    value_.emplace(f());
+  }
+  Result take() { return std::move(*value_); }
+
+ private:
+  std::optional<Result> value_;
+};
+template <class Result>
+class result_slot<Result&> {
+ public:
+  template <class F>
+  void set(F&& f) {
+    value_ = &f();
+  }
+  Result& take() { return *value_; }
+
+ private:
+  Result* value_ = nullptr;
+};
+template <>
+class result_slot<void> {
+ public:
+  template <class F>
+  void set(F&& f) {
+    f();
+  }
+  void take() {}
+};
+
 // A guarded call without a cache: the lookup that always computes.
 struct no_cache {
   template <class Compute>
@@ -45,71 +116,22 @@ struct no_cache {
 // One call under `options`. `cached(compute)` answers from the cache or calls compute() (which
 // runs the rest of the chain); `attempt(stop)` makes the call itself, where `stop` is `outer`
 // (a std::stop_source or std::stop_token) or, with a timeout, a source the deadline stops and
-// that follows `outer`. Every failed attempt is appended to `*failed` when not null.
-// Exceptions: what the retry gives up with (options.give_up), sluice::circuit_open,
-// sluice::timeout_error for an attempt that ran past its timeout (whatever it returned or
-// threw), and a rate-limit wait cut short by `outer` (throw_rate_limit_cancelled).
+// that follows `outer`. Exceptions: as run_guarded.
 template <class Result, class Stop, class Cached, class Attempt>
 Result guarded_call(const guard_options& options, const Stop& outer, Cached&& cached,
                     Attempt&& attempt, std::vector<std::exception_ptr>* failed) {
-  auto timed = [&]() -> Result {
-    if (options.timeout.count() <= 0) return attempt(outer);
-    std::stop_source attempt_stop;
-    const std::stop_callback link(token_of(outer), [&] { attempt_stop.request_stop(); });
-    const deadline_guard deadline(attempt_stop, options.timeout);
-    auto late = [&] {
-      throw timeout_error("sluice: " + std::string(options.who) +
-                          ": an attempt ran past its timeout of " +
-                          std::to_string(options.timeout.count()) + " ms");
+  return cached([&]() -> Result {
+    result_slot<Result> slot;
+    auto one = [&](const std::stop_source* attempt_stop) {
+      if (attempt_stop != nullptr) {
+        slot.set([&]() -> Result { return attempt(*attempt_stop); });
+      } else {
+        slot.set([&]() -> Result { return attempt(outer); });
+      }
     };
-    try {
-      if constexpr (std::is_void_v<Result>) {
-        attempt(attempt_stop);
-        if (deadline.expired()) late();
-      } else {
-        Result result = attempt(attempt_stop);
-        if (deadline.expired()) late();
-        return result;
-      }
-    } catch (const timeout_error&) {
-      throw;
-    } catch (...) {
-      if (deadline.expired()) late();  // it gave up because it was asked to stop
-      throw;
-    }
-  };
-  auto breaker = [&]() -> Result {
-    if (options.breaker == nullptr) return timed();
-    options.breaker->acquire(options.who);
-    try {
-      if constexpr (std::is_void_v<Result>) {
-        timed();
-        options.breaker->on_success();
-      } else {
-        Result result = timed();
-        options.breaker->on_success();
-        return result;
-      }
-    } catch (...) {
-      options.breaker->on_failure(std::current_exception());
-      throw;
-    }
-  };
-  auto limited = [&]() -> Result {
-    if (options.rate != nullptr && !acquire(*options.rate, token_of(outer))) {
-      throw_rate_limit_cancelled();  // the caller is stopping
-    }
-    if (options.retry != nullptr) {
-      return run_with_retry(*options.retry, token_of(outer), breaker, failed, options.give_up);
-    }
-    try {
-      return breaker();
-    } catch (...) {
-      if (failed != nullptr) failed->push_back(std::current_exception());
-      throw;
-    }
-  };
-  return cached(limited);
+    run_guarded(options, outer_stop_of(outer), attempt_ref(one), failed);
+    return slot.take();
+  });
 }
 
 }  // namespace sluice::detail

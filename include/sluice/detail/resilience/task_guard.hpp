@@ -75,13 +75,13 @@ class task_guard {
   Result call(const Fn& fn, In& input, const std::stop_source& run_stop,
               std::vector<std::exception_ptr>& failed) const {
     auto attempt = [&](const auto& stop) -> Result { return detail::call(fn, stop, input); };
-    if constexpr (cacheable<In, Result>) {
-      if (store_ != nullptr) {
-        auto cached = [&](auto& compute) { return store_->get_or_compute(input, compute); };
-        return guarded_call<Result>(guard_, run_stop, cached, attempt, &failed);
+    auto cached = [&](auto&& compute) -> Result {
+      if constexpr (cacheable<In, Result>) {
+        if (store_ != nullptr) return store_->get_or_compute(input, compute);
       }
-    }
-    return guarded_call<Result>(guard_, run_stop, no_cache{}, attempt, &failed);
+      return compute();
+    };
+    return guarded_call<Result>(guard_, run_stop, cached, attempt, &failed);
   }
 
  private:
