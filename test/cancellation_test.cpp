@@ -41,12 +41,19 @@ std::int64_t ahead_bound(std::initializer_list<std::size_t> capacities,
   return bound;
 }
 
-// Whether `counter` stays where it is for a while (nothing is left running that moves it).
+// Whether `counter` comes to rest (nothing is left running that moves it): true once it stays
+// the same over 20 ms, false when it still moves after 50 such looks (a second). A stopped
+// worker may finish the step it was in when the stop came (one more count), but no further one.
 template <class Counter>
 bool stays_still(const Counter& counter) {
-  const auto before = counter();
-  std::this_thread::sleep_for(20ms);
-  return counter() == before;
+  auto before = counter();
+  for (int look = 0; look < 50; ++look) {
+    std::this_thread::sleep_for(20ms);
+    const auto now = counter();
+    if (now == before) return true;
+    before = now;
+  }
+  return false;
 }
 
 // A task body that takes 200 µs and counts its calls in `calls`.
