@@ -105,14 +105,6 @@ class result_slot<void> {
   void take() {}
 };
 
-// A guarded call without a cache: the lookup that always computes.
-struct no_cache {
-  template <class Compute>
-  decltype(auto) operator()(Compute&& compute) const {
-    return compute();
-  }
-};
-
 // One call under `options`. `cached(compute)` answers from the cache or calls compute() (which
 // runs the rest of the chain); `attempt(stop)` makes the call itself, where `stop` is `outer`
 // (a std::stop_source or std::stop_token) or, with a timeout, a source the deadline stops and
