@@ -18,6 +18,11 @@ std::array<std::atomic<void (*)()>, 16> forgetters{};
 std::array<const void*, 64> abandoned{};  // written only by a child's one thread, at the fork
 std::size_t abandoned_count = 0;
 
+// Registered while the program starts, before any handler sluice or the program adds later:
+// prepare handlers run in the reverse order of registration, so ASan's locks are taken after
+// every other prepare handler has finished allocating, and released first in both processes.
+[[maybe_unused]] const bool sanitizer_locks_held = (hold_sanitizer_locks_across_fork(), true);
+
 void after_fork_in_child() noexcept {
   in_forked_child.store(true, std::memory_order_relaxed);
   for (auto& slot : forgetters) {

@@ -17,6 +17,11 @@ namespace sluice::detail {
 // service calls it before it makes its first thread, so a fork after that is noticed.
 void watch_forks() noexcept;
 
+// Under AddressSanitizer whose runtime does not do it itself: makes every fork() hold ASan's
+// allocator, thread and stack-trace locks, so that no child inherits one of them held
+// (asan_fork.cpp). Called once, while the program starts; does nothing in other builds.
+void hold_sanitizer_locks_across_fork() noexcept;
+
 // True in a child made by fork() after sluice had started a thread in an ancestor.
 bool forked_child() noexcept;
 
