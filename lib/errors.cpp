@@ -1,6 +1,12 @@
 // sluice's own exceptions: the parts that are not inline.
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <typeinfo>
 #include <utility>
 
 #include <sluice/errors.hpp>
@@ -52,9 +58,66 @@ worker_error::worker_error(const std::string& where, std::exception_ptr original
 all_failed::all_failed(const std::string& what, std::vector<std::exception_ptr> errors)
     : std::runtime_error(describe(what, errors)), errors_(std::move(errors)) {}
 
+worker_crashed::worker_crashed(const std::string& what, int signal, int exit_code)
+    : std::runtime_error(what), signal_(signal), exit_code_(exit_code) {}
+
+worker_crashed worker_crashed::killed(std::string_view who, int signal) {
+  std::string name = "signal " + std::to_string(signal);
+  const char* abbrev = sigabbrev_np(signal);  // "SEGV"; nullptr for an unknown number
+  const char* text = strsignal(signal);       // "Segmentation fault"
+  if (abbrev != nullptr) {
+    name += " (SIG";
+    name += abbrev;
+    if (text != nullptr) {
+      name += ", ";
+      name += text;
+    }
+    name += ")";
+  }
+  return worker_crashed("sluice: " + std::string(who) + ": its worker process was killed by " +
+                            name + " while it ran an item",
+                        signal, -1);
+}
+
+worker_crashed worker_crashed::exited(std::string_view who, int code) {
+  return worker_crashed("sluice: " + std::string(who) + ": its worker process exited with code " +
+                            std::to_string(code) + " before it finished an item",
+                        0, code);
+}
+
+remote_error::remote_error(std::string type_name, const std::string& what)
+    : std::runtime_error(what), type_name_(std::move(type_name)) {}
+
 }  // namespace sluice
 
 namespace sluice::detail {
+namespace {
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  const std::unique_ptr<char, decltype(&std::free)> name(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
+  return status == 0 && name ? std::string(name.get()) : std::string(mangled);
+}
+
+}  // namespace
+
+exception_description describe_current_exception() noexcept {
+  if (!std::current_exception()) return {"", "no exception is being handled"};
+  try {
+    const std::type_info* type = abi::__cxa_current_exception_type();
+    std::string type_name = type != nullptr ? demangle(type->name()) : "unknown";
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      return {std::move(type_name), e.what()};
+    } catch (...) {
+      return {type_name, "a thrown " + type_name + ", not derived from std::exception"};
+    }
+  } catch (...) {  // out of memory while describing it
+    return {};
+  }
+}
 
 void throw_result_has_value() {
   throw std::logic_error("sluice: result::error() called on a result that holds a value");

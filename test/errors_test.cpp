@@ -5,6 +5,7 @@
 #include <any>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -498,3 +499,71 @@ TEST_SUITE("errors") {
   }
 
 }  // TEST_SUITE
+
+TEST_SUITE("errors of worker processes") {
+  TEST_CASE("worker_crashed names the task and the signal that killed its worker") {
+    const auto e = sluice::worker_crashed::killed("task 'parse' (task#2)", SIGSEGV);
+    CHECK(e.killed_by_signal());
+    CHECK(e.signal() == SIGSEGV);
+    CHECK(e.exit_code() == -1);
+    const std::string what = e.what();
+    CHECK(what.find("task 'parse' (task#2)") != std::string::npos);
+    CHECK(what.find("killed by signal " + std::to_string(SIGSEGV) + " (SIGSEGV") !=
+          std::string::npos);
+    CHECK(std::string(sluice::worker_crashed::killed("task#3", SIGABRT).what()).find("SIGABRT") !=
+          std::string::npos);
+  }
+
+  TEST_CASE("worker_crashed says the exit code of a worker that exited mid-item, 0 included") {
+    for (const int code : {0, 3, 255}) {
+      CAPTURE(code);
+      const auto e = sluice::worker_crashed::exited("task#4", code);
+      CHECK_FALSE(e.killed_by_signal());
+      CHECK(e.signal() == 0);
+      CHECK(e.exit_code() == code);
+      CHECK(std::string(e.what()) == "sluice: task#4: its worker process exited with code " +
+                                         std::to_string(code) + " before it finished an item");
+    }
+  }
+
+  TEST_CASE("worker_crashed names a signal without a name by its number") {
+    const auto e = sluice::worker_crashed::killed("task#5", 1000);
+    CHECK(std::string(e.what()).find("killed by signal 1000 while") != std::string::npos);
+  }
+
+  TEST_CASE("remote_error keeps the original's what() and its type's name") {
+    const sluice::remote_error e("std::out_of_range", "vector::at: index 7");
+    CHECK(std::string(e.what()) == "vector::at: index 7");
+    CHECK(e.type_name() == "std::out_of_range");
+    const std::runtime_error& base = e;  // caught as any runtime_error too
+    CHECK(std::string(base.what()) == "vector::at: index 7");
+  }
+
+  TEST_CASE("the current exception is described by its demangled type and its what()") {
+    try {
+      throw std::out_of_range("index 7");
+    } catch (...) {
+      const auto d = sluice::detail::describe_current_exception();
+      CHECK(d.type_name == "std::out_of_range");
+      CHECK(d.what == "index 7");
+    }
+    try {
+      throw test_error(3);
+    } catch (...) {
+      const auto d = sluice::detail::describe_current_exception();
+      CHECK(d.type_name.find("test_error") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a thrown value that is not a std::exception is described as such") {
+    try {
+      throw 42;
+    } catch (...) {
+      const auto d = sluice::detail::describe_current_exception();
+      CHECK(d.type_name == "int");
+      CHECK(d.what == "a thrown int, not derived from std::exception");
+    }
+    const auto none = sluice::detail::describe_current_exception();
+    CHECK(none.what == "no exception is being handled");
+  }
+}

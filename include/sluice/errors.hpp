@@ -1,7 +1,8 @@
 // This header defines how sluice reports a failed item: sluice::failure, the value handed to a
 // task's on_error handler, and sluice::skip, a ready handler that drops failed items; and the
 // exceptions sluice itself throws: sluice::all_failed, sluice::timeout_error,
-// sluice::circuit_open, sluice::codec_error and sluice::worker_error.
+// sluice::circuit_open, sluice::codec_error, sluice::worker_error, and for calls made in worker
+// processes sluice::worker_crashed and sluice::remote_error.
 #pragma once
 
 #include <any>
@@ -9,6 +10,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice {
@@ -108,5 +110,60 @@ class worker_error : public std::runtime_error {
   std::uint64_t index_;
   std::string input_text_;
 };
+
+// The worker process that ran an item died before it sent the item's result: killed by a signal
+// (a crash such as SIGSEGV, std::abort's SIGABRT, a SIGKILL from outside), or it exited, with
+// any code, 0 included. Only that item fails with it; the task's retry and on_error apply.
+//
+// Example:
+//   catch (const sluice::worker_crashed& e) { if (e.signal() == SIGSEGV) report(e.what()); }
+// what(): "sluice: task 'parse' (task#2): its worker process was killed by signal 11 (SIGSEGV,
+// Segmentation fault) while it ran an item", or "...: its worker process exited with code 3
+// before it finished an item".
+class worker_crashed : public std::runtime_error {
+ public:
+  // `who` names the task or pool whose worker died ("task 'parse' (task#2)").
+  static worker_crashed killed(std::string_view who, int signal);
+  static worker_crashed exited(std::string_view who, int code);
+
+  bool killed_by_signal() const noexcept { return signal_ != 0; }
+  int signal() const noexcept { return signal_; }        // 0 when the worker exited
+  int exit_code() const noexcept { return exit_code_; }  // -1 when a signal killed it
+
+ private:
+  worker_crashed(const std::string& what, int signal, int exit_code);
+  int signal_;
+  int exit_code_;
+};
+
+// An exception thrown by the callable in a worker process, carried to the caller's process: the
+// exception object itself cannot cross, so its type's name and its what() do.
+//
+// Example:
+//   catch (const sluice::remote_error& e) { if (e.type_name() == "std::out_of_range") ...; }
+// what() is the original's what(); type_name() its demangled type ("std::out_of_range",
+// "my::parse_error"). For a thrown value not derived from std::exception, type_name() is its
+// type ("int") and what() says that it is not a std::exception.
+class remote_error : public std::runtime_error {
+ public:
+  remote_error(std::string type_name, const std::string& what);
+  const std::string& type_name() const noexcept { return type_name_; }
+
+ private:
+  std::string type_name_;
+};
+
+namespace detail {
+
+// The exception being handled, as remote_error carries it: its demangled type and its what()
+// (or, for a value not derived from std::exception, a sentence that says so). Call it inside a
+// catch block; outside one it says that no exception is being handled. Never throws.
+struct exception_description {
+  std::string type_name;
+  std::string what;
+};
+exception_description describe_current_exception() noexcept;
+
+}  // namespace detail
 
 }  // namespace sluice
