@@ -102,6 +102,8 @@ std::string demangle(const char* mangled) {
 
 }  // namespace
 
+std::string demangled_name(const std::type_info& type) { return demangle(type.name()); }
+
 exception_description describe_current_exception() noexcept {
   if (!std::current_exception()) return {"", "no exception is being handled"};
   try {

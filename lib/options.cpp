@@ -69,6 +69,15 @@ void check_workers(std::size_t workers, std::string_view who) {
                               ") calls may be in flight at once, each on a thread");
 }
 
+void reject_process_mode(std::string_view where, const std::type_info& element,
+                         const std::type_info& result) {
+  throw std::invalid_argument(
+      "sluice: " + std::string(where) + " with .mode = sluice::execution::process sends each "
+      "element to a worker process and its result back by sluice::codec, but the element type (" +
+      demangled_name(element) + ") or the result type (" + demangled_name(result) +
+      ") has no sluice::codec (specialise it, see sluice/codec.hpp)");
+}
+
 void reject_nested(std::size_t position, const std::string& name,
                    const std::invalid_argument& inner) {
   const std::string numbered = "task#" + std::to_string(position);

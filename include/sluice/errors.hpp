@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <vector>
 
 namespace sluice {
@@ -163,6 +164,9 @@ struct exception_description {
   std::string what;
 };
 exception_description describe_current_exception() noexcept;
+
+// The demangled name of a type ("std::vector<int>"), or its mangled name when that fails.
+std::string demangled_name(const std::type_info& type);
 
 }  // namespace detail
 

@@ -22,6 +22,11 @@
 //   an item whose call failed (after its retries) holds its sluice::failure in its result.
 //   std::invalid_argument for an option out of range (e.g. a retry with max_attempts 0).
 // Lifetime: items and f are borrowed for the duration of the call.
+// In worker processes (`.mode = sluice::execution::process`): each element is sent to one of
+//   `workers` worker processes forked for the call and its result sent back, by sluice::codec
+//   (an element or result type without one throws std::invalid_argument when the call is made);
+//   a worker's crash fails that element with sluice::worker_crashed, an exception arrives as
+//   sluice::remote_error (docs/processes.md). Elements cross one by one, never in chunks.
 #pragma once
 
 #include <chrono>
@@ -34,6 +39,7 @@
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
 #include <sluice/detail/pools/parallel_map.hpp>
+#include <sluice/execution.hpp>
 #include <sluice/rate_limit.hpp>
 #include <sluice/result.hpp>
 #include <sluice/retry.hpp>
@@ -45,6 +51,7 @@ struct pmap_options {
   bool ordered = true;      // outputs in input order; false: in the order they finish (a
                             // random-access input keeps input order anyway: it costs nothing)
   bool progress = false;    // a progress bar on stderr when it is a terminal (sluice/progress.hpp)
+  execution mode = execution::thread;  // process: f runs in `workers` worker processes
 };
 
 struct opmap_options {
@@ -58,6 +65,8 @@ struct opmap_options {
   std::chrono::milliseconds timeout{0};  // per attempt; 0 -> none
   std::optional<circuit_breaker> breaker{};
   bool progress = false;  // a progress bar on stderr when it is a terminal
+  execution mode = execution::thread;  // process: f runs in `workers` worker processes, and the
+                                       // options act around each round trip (the timeout kills)
 };
 
 // Calls f on every element of `items` with up to `options.workers` calls at once.
@@ -69,6 +78,7 @@ auto pmap(F&& f, Range&& items, const pmap_options& options = {}) {
   config.ordered = options.ordered;
   config.progress = options.progress;
   config.errors = detail::map_errors::original;
+  config.in_processes = options.mode == execution::process;
   return detail::parallel_map(f, std::forward<Range>(items), config);
 }
 
@@ -81,6 +91,7 @@ auto opmap(F&& f, Range&& items, const opmap_options& options = {}) {
   config.where = "sluice::opmap";
   config.workers = detail::workers_or_default(options.workers, config.where);
   config.progress = options.progress;
+  config.in_processes = options.mode == execution::process;
   task_options each{.retry = options.retry,
                     .rate = options.rate,
                     .cache = options.cache,

@@ -29,15 +29,13 @@
 
 #include <cstddef>
 #include <future>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <ranges>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <sluice/detail/pools/background.hpp>
 #include <sluice/detail/pools/parallel_map.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/stream.hpp>
@@ -55,7 +53,7 @@ class thread_pool {
             detail::workers_or_default(workers, "sluice::thread_pool"))) {}
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
-  ~thread_pool() { join_background(); }
+  ~thread_pool() = default;  // joins every amap still running
 
   std::size_t size() const noexcept { return state_->workers; }
 
@@ -81,41 +79,22 @@ class thread_pool {
                                                          std::declval<std::decay_t<Range>&&>()));
     std::promise<out> promise;
     std::future<out> future = promise.get_future();
-    auto work = [this, promise = std::move(promise), f = std::decay_t<F>(std::forward<F>(f)),
-                 items = std::decay_t<Range>(std::forward<Range>(items))]() mutable {
-      try {
-        if constexpr (std::is_void_v<out>) {
-          detail::parallel_map(f, std::move(items), config("thread_pool::amap"));
-          promise.set_value();
-        } else {
-          promise.set_value(detail::parallel_map(f, std::move(items), config("thread_pool::amap")));
-        }
-      } catch (...) {
-        promise.set_exception(std::current_exception());
-      }
-    };
+    auto work = detail::fulfil(
+        std::move(promise), [this, f = std::decay_t<F>(std::forward<F>(f)),
+                             items = std::decay_t<Range>(std::forward<Range>(items))]() mutable {
+          return detail::parallel_map(f, std::move(items), config("thread_pool::amap"));
+        });
     if (detail::holds_slot_of(*state_)) {
       // Inside f of this pool: a background map could wait for ever for a slot that this
       // caller, waiting for the future, holds. It runs here, within the caller's slot.
       work();
       return future;
     }
-    std::lock_guard lock(background_mu_);
-    reap_background();
-    auto& job = background_.emplace_back();
-    job.thread = std::thread([&done = job.done, work = std::move(work)]() mutable {
-      work();
-      done.store(true, std::memory_order_release);
-    });
+    background_.start(std::move(work));
     return future;
   }
 
  private:
-  struct background_job {
-    std::thread thread;
-    std::atomic<bool> done{false};
-  };
-
   // Nested in a call of f of this pool (see Thread safety), a call borrows its caller's slot and
   // runs one call at a time: the other slots may all be held by callers waiting like this one.
   detail::map_config config(const char* where) const {
@@ -128,27 +107,8 @@ class thread_pool {
     return c;
   }
 
-  // Joins the amap threads that have finished (background_mu_ held).
-  void reap_background() {
-    for (auto it = background_.begin(); it != background_.end();) {
-      if (it->done.load(std::memory_order_acquire)) {
-        it->thread.join();
-        it = background_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-
-  void join_background() noexcept {
-    std::lock_guard lock(background_mu_);
-    for (auto& job : background_) job.thread.join();
-    background_.clear();
-  }
-
   std::shared_ptr<detail::pool_state> state_;
-  std::mutex background_mu_;
-  std::list<background_job> background_;  // guarded by background_mu_
+  detail::background_maps background_;  // declared last: joined first
 };
 
 }  // namespace sluice

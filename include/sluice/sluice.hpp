@@ -6,11 +6,13 @@
 #include <sluice/clock.hpp>
 #include <sluice/codec.hpp>
 #include <sluice/errors.hpp>
+#include <sluice/execution.hpp>
 #include <sluice/fallback.hpp>
 #include <sluice/generator.hpp>
 #include <sluice/pipeline.hpp>
 #include <sluice/pmap.hpp>
 #include <sluice/pool.hpp>
+#include <sluice/process_pool.hpp>
 #include <sluice/progress.hpp>
 #include <sluice/rate_limit.hpp>
 #include <sluice/resilient.hpp>

@@ -30,11 +30,13 @@
 
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
+#include <sluice/codec.hpp>
 #include <sluice/detail/engine/chain.hpp>
 #include <sluice/detail/engine/diagnostics.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/detail/engine/stage.hpp>
 #include <sluice/detail/engine/task_runtime.hpp>
+#include <sluice/detail/process/process_calls.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/pipeline.hpp>
 #include <sluice/rate_limit.hpp>
@@ -77,7 +79,9 @@ inline constexpr task_flags<1> branch{};
 // The callable receives the whole upstream as sluice::stream<In>& and pulls from it; with
 // concurrency > 1 the workers share the upstream.
 inline constexpr task_flags<2> join{};
-// The callable runs in worker processes (not provided by this version yet).
+// The callable runs in worker processes, forked from this one, one call per item: a crash or a
+// timeout kills one worker and fails one item (docs/processes.md). The input and the result
+// cross by sluice::codec. Not for a producer or a sluice::join task.
 inline constexpr task_flags<4> process{};
 
 // A task's runtime options, used with designated initializers:
@@ -180,10 +184,25 @@ struct task_stage {
     using type = std::conditional_t<callable && not_void && ranged, item, invalid>;
   };
 
+  // A process task needs a codec for its input and its result, and a call per item.
+  template <class In, std::size_t Pos, bool UpstreamOk>
+  static constexpr bool process_checks() {
+    if constexpr (!is_process || !UpstreamOk) {
+      return true;
+    } else if constexpr (!check_process_per_item<Pos, !is_join>()) {
+      return false;
+    } else if constexpr (!check_process_input_codec<Pos, In, has_codec<In>>()) {
+      return false;
+    } else {
+      using R = std::remove_cvref_t<call_t<In>>;
+      return std::is_same_v<R, invalid> || check_process_result_codec<Pos, R, has_codec<R>>();
+    }
+  }
+
   template <class In, std::size_t Pos>
   struct typing {
     static constexpr bool upstream_ok = !std::is_same_v<In, invalid>;
-    static constexpr bool local = check_not_process < Pos, !is_process || !upstream_ok > ();
+    static constexpr bool local = process_checks<In, Pos, upstream_ok>();
     using called = std::conditional_t<upstream_ok, call_t<In>, invalid>;
     static constexpr bool takes = !upstream_ok || !std::is_same_v<called, invalid>;
     // Only the check of this task's kind is instantiated (a ?: would instantiate both, and a
@@ -204,7 +223,7 @@ struct task_stage {
   template <class... Args>
   struct producer_typing {
     using called = std::conditional_t<is_join, invalid, call_result_t<Fn, Args&&...>>;
-    static constexpr bool local = check_not_process<1, !is_process>();
+    static constexpr bool local = check_process_per_item<1, !is_process>();
     static constexpr bool callable = check_producer_args < 1, is_join || !std::is_same_v < called,
                           invalid >> ();
     using type = std::conditional_t<local && callable && !is_join,
@@ -273,9 +292,10 @@ struct task_stage {
           .input();
     } else {
       validate_nested<In>(Pos);
+      using calls = std::conditional_t<is_process, process_calls<Fn, In>, thread_calls<Fn, In>>;
       return ctx.run
-          .template make<task_runtime<Fn, In, Out, is_branch>>(ctx.run, fn, std::move(c),
-                                                               in_capacity, out)
+          .template make<task_runtime<Fn, In, Out, is_branch, calls>>(ctx.run, fn, std::move(c),
+                                                                      in_capacity, out)
           .input();
     }
   }

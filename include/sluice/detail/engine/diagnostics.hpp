@@ -85,17 +85,52 @@ constexpr bool check_not_void() {
   return Ok;
 }
 
-template <std::size_t Pos, bool Ok>
-constexpr bool check_not_process() {
-#define SLUICE_DETAIL_CHECK(n)                                       \
-  static_assert(Pos != n || Ok, "sluice: task #" #n                  \
-                                " uses sluice::process, which this " \
-                                "version of sluice does not provide yet");
+// A task marked sluice::process: its item and its result cross to and from a worker process as
+// bytes, so both need a sluice::codec (T, in the template arguments the compiler prints with the
+// error, is the type without one).
+template <std::size_t Pos, class T, bool Ok>
+constexpr bool check_process_input_codec() {
+#define SLUICE_DETAIL_CHECK(n)                                                               \
+  static_assert(Pos != n || Ok, "sluice: task #" #n                                          \
+                                " uses sluice::process, but its input type T has no "         \
+                                "sluice::codec<T>, so it cannot be sent to a worker process " \
+                                "(specialise sluice::codec<T>, see sluice/codec.hpp)");
   SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
 #undef SLUICE_DETAIL_CHECK
   static_assert(Pos <= 32 || Ok,
-                "sluice: a task uses sluice::process, which this version "
-                "does not provide yet");
+                "sluice: a task uses sluice::process, but its input type T has no "
+                "sluice::codec<T> (see sluice/codec.hpp)");
+  return Ok;
+}
+
+template <std::size_t Pos, class T, bool Ok>
+constexpr bool check_process_result_codec() {
+#define SLUICE_DETAIL_CHECK(n)                                                                 \
+  static_assert(Pos != n || Ok, "sluice: task #" #n                                            \
+                                " uses sluice::process, but the type T its callable returns "  \
+                                "has no sluice::codec<T>, so it cannot come back from a worker " \
+                                "process (specialise sluice::codec<T>, see sluice/codec.hpp)");
+  SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
+#undef SLUICE_DETAIL_CHECK
+  static_assert(Pos <= 32 || Ok,
+                "sluice: a task uses sluice::process, but the type T its callable returns has "
+                "no sluice::codec<T> (see sluice/codec.hpp)");
+  return Ok;
+}
+
+// A producer is called once, and a join pulls a stream: neither is a call per item that a
+// worker process could make.
+template <std::size_t Pos, bool Ok>
+constexpr bool check_process_per_item() {
+#define SLUICE_DETAIL_CHECK(n)                                                                \
+  static_assert(Pos != n || Ok, "sluice: task #" #n                                           \
+                                " uses sluice::process, which runs one call per item in a "   \
+                                "worker process; a producer (task #1) and a sluice::join task " \
+                                "cannot (call the worker-process task from the next stage)");
+  SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
+#undef SLUICE_DETAIL_CHECK
+  static_assert(Pos <= 32 || Ok,
+                "sluice: a producer or a sluice::join task cannot use sluice::process");
   return Ok;
 }
 

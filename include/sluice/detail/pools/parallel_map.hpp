@@ -4,6 +4,8 @@
 //                               workers) -> caller counts chunks; each output written in place
 //   any other input:            producer of elements -> task(f, concurrency = workers, ordered)
 //                               -> caller collects the outputs from the stream
+//   in worker processes:        as any other input, with the task marked sluice::process (each
+//                               element crosses to a worker process and back by sluice::codec)
 //
 // A chunk is a run of positions [begin, end). Chunks shrink as the input runs out (guided
 // scheduling: a chunk is 1/(8 × workers) of what is left, at least 1), so a long input costs a
@@ -27,12 +29,14 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
+#include <sluice/codec.hpp>
 #include <sluice/detail/failure.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/errors.hpp>
@@ -121,6 +125,7 @@ struct map_config {
   map_errors errors = map_errors::original;
   std::shared_ptr<pool_state> pool{};  // a thread_pool's, or none
   bool borrowed = false;  // called inside a call of f of `pool`: runs in the caller's slot
+  bool in_processes = false;  // f runs in worker processes (docs/processes.md)
 };
 
 // ---- calling f --------------------------------------------------------------------------------
@@ -146,6 +151,26 @@ constexpr void check_map_callable() {
 
 // What an item's output stands for when f returns void.
 struct no_value {};
+
+}  // namespace sluice::detail
+
+// Nothing to send back from a worker process for an f that returns void.
+template <>
+struct sluice::codec<sluice::detail::no_value> {
+  static void encode(const detail::no_value&, writer&) noexcept {}
+  static detail::no_value decode(reader&) noexcept { return {}; }
+};
+
+namespace sluice::detail {
+
+// Whether elements of type V and f's results R can cross to worker processes and back.
+template <class V, class R>
+inline constexpr bool crosses_processes = has_codec<V> && (std::is_void_v<R> || has_codec<R>);
+
+// pmap's and opmap's mode is a value, so a type without a codec shows when the call is made:
+// throws std::invalid_argument naming the call and both types.
+[[noreturn]] void reject_process_mode(std::string_view where, const std::type_info& element,
+                                      const std::type_info& result);
 
 // The callable of the per-item task: f under a pool slot. Owned (imap keeps a copy of f) or
 // borrowed (the eager calls). It takes a trailing stop_token only when f does, so the engine
@@ -454,8 +479,9 @@ inline task_options item_options(const map_config& config, task_options o = {}) 
   return o;
 }
 
-// The stream of f's outputs over `items`: borrowed (an lvalue, for the eager calls) or owned.
-template <bool Owned, class Fn, class Range>
+// The stream of f's outputs over `items`: borrowed (an lvalue, for the eager calls) or owned;
+// f called in threads, or in worker processes.
+template <bool Owned, bool InProcesses = false, class Fn, class Range>
 auto item_stream(Fn fn, Range&& items, task_options options, const map_config& config) {
   using V = std::ranges::range_value_t<std::remove_reference_t<Range>>;
   static_assert(Owned || std::is_copy_constructible_v<V> ||
@@ -464,24 +490,50 @@ auto item_stream(Fn fn, Range&& items, task_options options, const map_config& c
                 "elements travel through a queue and would be copied out of it, but they cannot be "
                 "copied; pass the range as an rvalue (std::move) to move them");
   const std::string input_name = std::string(config.where) + " input";
+  auto calls = [&] {
+    if constexpr (InProcesses) {
+      return task(std::move(fn), process, std::move(options));
+    } else {
+      return task(std::move(fn), std::move(options));
+    }
+  };
   if constexpr (Owned) {
-    auto p = task(owned_source{}, branch, {.name = input_name}) | task(std::move(fn), std::move(options));
+    auto p = task(owned_source{}, branch, {.name = input_name}) | calls();
     return p(std::forward<Range>(items));
   } else {
     auto p = task(borrowed_source<std::remove_reference_t<Range>>{&items}, branch,
                   {.name = input_name}) |
-             task(std::move(fn), std::move(options));
+             calls();
     return p();
   }
 }
 
+// item_stream for f, in threads or, when the config says so, in worker processes.
+template <bool Owned, class F, bool OwnsF, class Range>
+auto calls_stream(item_call<F, OwnsF> call, Range&& items, task_options options,
+                  const map_config& config) {
+  using V = queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
+  using R = map_result_t<F, V&&>;
+  if (config.in_processes) {
+    if constexpr (crosses_processes<V, R>) {
+      call.pool = nullptr;  // a worker process has no slot to take: the set has `workers`
+      return item_stream<Owned, true>(std::move(call), std::forward<Range>(items),
+                                      std::move(options), config);
+    } else {
+      reject_process_mode(config.where, typeid(V), typeid(R));
+    }
+  }
+  return item_stream<Owned>(std::move(call), std::forward<Range>(items), std::move(options),
+                            config);
+}
+
 template <class F, class Range>
 auto map_items(const F& f, Range&& items, const map_config& config) {
-  constexpr bool owned = !std::is_lvalue_reference_v<Range>;
   using R = map_result_t<F, queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>&&>;
   map_progress progress(config.progress, size_if_known(items));
-  auto outputs = item_stream<owned>(item_call<F, false>{&f, config.pool, config.borrowed},
-                                    std::forward<Range>(items), item_options(config), config);
+  auto outputs = calls_stream<!std::is_lvalue_reference_v<Range>>(
+      item_call<F, false>{&f, config.pool, config.borrowed}, std::forward<Range>(items),
+      item_options(config), config);
   if constexpr (std::is_void_v<R>) {
     while (outputs.next()) progress.advance(1);
   } else {
@@ -502,6 +554,15 @@ template <class F, class Range>
 auto parallel_map(const F& f, Range&& items, const map_config& config) {
   check_map_callable<F, element_arg_t<Range&&>>();
   if constexpr (chunkable<Range>) {
+    if (config.in_processes) {  // elements cross one by one: through the queues
+      using V = queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
+      using R = map_result_t<F, V&&>;
+      if constexpr (crosses_processes<V, R>) {
+        return map_items(f, std::forward<Range>(items), config);
+      } else {
+        reject_process_mode(config.where, typeid(V), typeid(R));
+      }
+    }
     return map_in_chunks(f, std::forward<Range>(items), config);
   } else {
     return map_items(f, std::forward<Range>(items), config);
@@ -518,15 +579,15 @@ auto lazy_map(F&& f, Range&& items, map_config config) {
   static_assert(!std::is_void_v<map_result_t<Fn, V&&>>,
                 "sluice: thread_pool::imap: f returns void, so there is nothing to stream; use map");
   config.ordered = true;
-  return item_stream<true>(item_call<Fn, true>{Fn(std::forward<F>(f)), config.pool, config.borrowed},
-                           Items(std::forward<Range>(items)), item_options(config), config);
+  return calls_stream<true>(
+      item_call<Fn, true>{Fn(std::forward<F>(f)), config.pool, config.borrowed},
+      Items(std::forward<Range>(items)), item_options(config), config);
 }
 
 // opmap: one result per element, in input order; a failed item holds its failure.
 template <class F, class Range>
 auto parallel_map_in_place(const F& f, Range&& items, map_config config,
                            task_options resilience) {
-  constexpr bool owned = !std::is_lvalue_reference_v<Range>;
   using V = queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
   check_map_callable<F, V&&>();
   using R = map_result_t<F, V&&>;
@@ -553,8 +614,9 @@ auto parallel_map_in_place(const F& f, Range&& items, map_config config,
       progress.advance(1);
     }
   };
-  auto outputs = item_stream<owned>(item_call<F, false>{&f, config.pool, config.borrowed},
-                                    std::forward<Range>(items), std::move(options), config);
+  auto outputs = calls_stream<!std::is_lvalue_reference_v<Range>>(
+      item_call<F, false>{&f, config.pool, config.borrowed}, std::forward<Range>(items),
+      std::move(options), config);
   while (auto x = outputs.next()) {
     take_failures(false);
     if constexpr (std::is_void_v<R>) {
