@@ -348,7 +348,7 @@ TEST_SUITE("process mode") {
     sluice_test::watchdog guard{120s};
     const std::size_t children_before = sluice_test::children_of_this_process();
     const std::size_t fds_before = sluice_test::open_descriptors();
-    for (int round = 0; round < sluice_test::scaled(100, 30); ++round) {
+    for (int round = 0; round < sluice_test::scaled(200, 40); ++round) {
       auto unlucky = [round](int x) {
         if (x == round % 5) die(round % 2 == 0 ? death::segv : death::exit3);
         if (x == 6 && round % 3 == 0) {
@@ -495,5 +495,77 @@ TEST_SUITE("process mode") {
     close(out[0]);
     REQUIRE(waitpid(helper, nullptr, 0) == helper);
     CHECK(printed == "parent\nworker\n");
+  }
+  TEST_CASE("cancel() and the first error stop the calls in flight and kill their workers") {
+    sluice_test::watchdog guard{60s};
+    const std::size_t children_before = sluice_test::children_of_this_process();
+    sluice_test::shared_counters started;
+    auto stuck_after_first = [&started](int x) {
+      started[0].fetch_add(1);
+      while (x != 0) pause();
+      return x;
+    };
+    SUBCASE("by cancel()") {
+      auto p = sluice::task(numbers, sluice::branch) |
+               sluice::task(stuck_after_first, sluice::process, {.concurrency = 3});
+      auto out = p(10);
+      REQUIRE(out.next() == std::optional<int>(0));
+      REQUIRE(sluice_test::eventually([&] { return started[0].load() >= 3; }));
+      out.cancel();
+      CHECK_FALSE(out.next().has_value());
+    }
+    SUBCASE("by another task's error") {
+      auto fails_when_all_started = [&started](int x) {
+        if (x == 0 && sluice_test::eventually([&] { return started[0].load() >= 3; })) {
+          throw sluice_test::test_error(x);
+        }
+        return x;
+      };
+      auto run = (sluice::task(numbers, sluice::branch) |
+                  sluice::task(stuck_after_first, sluice::process, {.concurrency = 3}) |
+                  sluice::task(fails_when_all_started)) >
+                 sluice::count();
+      CHECK_THROWS_AS(run(10), sluice_test::test_error);
+    }
+    CHECK(sluice_test::children_of_this_process() == children_before);
+  }
+
+  TEST_CASE("the program's own children and its SIGCHLD setting are left alone") {
+    sluice_test::watchdog guard{60s};
+    std::fflush(nullptr);
+    const pid_t own = fork();
+    REQUIRE(own >= 0);
+    if (own == 0) _exit(42);
+    auto run = (sluice::task(numbers, sluice::branch) |
+                sluice::task(sluice_test::twice, sluice::process, {.concurrency = 2})) >
+               sluice::count();
+    CHECK(run(20) == 20);
+    int status = 0;
+    REQUIRE(waitpid(own, &status, 0) == own);  // still there to be reaped by its parent
+    CHECK(WEXITSTATUS(status) == 42);
+  }
+
+  TEST_CASE("with SIGCHLD ignored, a dead worker's item fails saying its status was lost") {
+    sluice_test::watchdog guard{60s};
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    struct sigaction before {};
+    sigaction(SIGCHLD, &ignore, &before);
+    failures seen;
+    auto fragile = [](int x) {
+      if (x == 2) die(death::segv);
+      return x;
+    };
+    auto run = (sluice::task(numbers, sluice::branch) |
+                sluice::task(fragile, sluice::process, {.on_error = seen.handler()})) >
+               sluice::count();
+    const std::size_t got = run(5);
+    sigaction(SIGCHLD, &before, nullptr);
+    CHECK(got == 4);
+    REQUIRE(seen.seen.size() == 1);
+    CHECK(seen.seen[0].sequence == 2);
+    std::string what;
+    caught<std::runtime_error>(seen.seen[0].error, what);
+    CHECK(what.find("vanished") != std::string::npos);
   }
 }  // TEST_SUITE
