@@ -504,13 +504,17 @@ struct worker_set::state {
     const std::uint64_t mirrored = w.page->mirrored.load(std::memory_order_acquire);
     take_frames(w, std::string_view(mirror_of(w.page), std::min<std::uint64_t>(mirrored, kMirror)));
     const std::uint64_t running = w.page->running.load(std::memory_order_acquire);
-    if (running != 0) {
+    // Killed for a timeout just as that item ended: the item it had started since did not fail,
+    // it was cut short, and goes to another worker like the ones it had not started.
+    const bool cut_short = w.killed_for != 0 && running != w.killed_for;
+    if (running != 0 && !cut_short) {
       if (auto pos = std::find(w.in_flight.begin(), w.in_flight.end(), running - 1);
           pos != w.in_flight.end()) {
         w.in_flight.erase(pos);
         answer(running - 1, {{}, death_error(w, running, reaped == 0 ? &info : nullptr)});
       }
-    } else if (!w.in_flight.empty() && !stopped && ++idle_deaths > 3 * workers.size()) {
+    } else if (running == 0 && !w.in_flight.empty() && !stopped &&
+               ++idle_deaths > 3 * workers.size()) {
       // Workers die before they start an item, again and again: nothing would ever run.
       fail_queue(death_error(w, 0, reaped == 0 ? &info : nullptr));
       for (auto sequence : w.in_flight) answer(sequence, {{}, death_error(w, 0, nullptr)});
