@@ -1,16 +1,21 @@
 // The worker processes of a process task or pool: the worker's loop (in the child) and the I/O
 // thread (in the parent). docs/processes.md tells the same story for users.
 //
-// Frames. To a worker:   u32 length | u64 sequence | input bytes          (length = 8 + bytes)
-//         From a worker: u32 length | u64 sequence | u8 kind | bytes      (length = 9 + bytes)
-// kind: a result, a remote exception ("type\0what"), or an input the worker could not decode.
+// Frames carry a piece of a batch: consecutive items [first, first + count) of batch `batch`.
+//   To a worker:   u32 length | u64 batch | u32 first | u32 count | count x (u32 size | input)
+//   From a worker: u32 length | u64 batch | u32 first | u32 count |
+//                  count x (u8 kind | u32 size | bytes)
+// (length counts the bytes after itself). kind: a result, a remote exception ("type\0what"), or
+// an input the worker could not decode. A worker may answer a piece in several frames.
 //
 // The page a worker shares with its parent (mmap MAP_SHARED, made before the fork) says which
 // item it runs and since when (for timeouts and for naming the item a death fails), and mirrors
 // the result frames it has not written to its pipe yet: a worker writes its results once per
-// batch, so when it dies the results of the items it finished since its last write are read
-// from the mirror. Nothing is lost and nothing runs twice; the parent ignores a result it has
-// already taken (a worker may die between its write and clearing the mirror).
+// read of its input, so when it dies the results of the items it finished since its last write
+// are read from the mirror. So are the results a worker finished before it got stuck in a long
+// item: every millisecond while workers hold items, the parent copies the mirror of a worker
+// whose item has not changed since the last look. Nothing is lost and nothing runs twice; the
+// parent ignores a result it has already taken.
 #include <sluice/detail/process/worker_set.hpp>
 
 #include <fcntl.h>
@@ -48,21 +53,29 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr std::size_t kInHeader = 4 + 8;
-constexpr std::size_t kOutHeader = 4 + 8 + 1;
+constexpr std::size_t kHeader = 4 + 8 + 4 + 4;  // length, batch, first, count
 constexpr std::size_t kShared = std::size_t{1} << 20;  // page header + result mirror
 constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::uint32_t kPiece = 256;  // items of a batch sent to a worker in one frame, at most
 
 enum class frame_kind : std::uint8_t { result = 0, remote_error = 1, codec_error = 2 };
 
 struct shared_page {
-  std::atomic<std::uint64_t> running;  // sequence + 1 of the item running; 0 between items
-  std::atomic<std::int64_t> started;   // when it started (steady clock, ns); set before running
+  // The item running: `ticket` (the worker's count of items started, so never reused) is 0
+  // between items and is set last, after batch, index and started.
+  std::atomic<std::uint64_t> ticket;
+  std::atomic<std::uint64_t> batch;
+  std::atomic<std::uint32_t> index;
+  std::atomic<std::int64_t> started;    // steady clock, ns
   std::atomic<std::uint64_t> mirrored;  // bytes of result frames in the mirror, not yet written
+  // Advanced each time the mirror is emptied, before it is written again: a copy taken while
+  // it stayed the same is whole (see harvest()).
+  std::atomic<std::uint64_t> epoch;
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "shared between processes");
 constexpr std::size_t kMirrorOffset = 64;
 constexpr std::size_t kMirror = kShared - kMirrorOffset;
+static_assert(sizeof(shared_page) <= kMirrorOffset);
 
 char* mirror_of(shared_page* page) { return reinterpret_cast<char*>(page) + kMirrorOffset; }
 
@@ -84,6 +97,14 @@ std::uint64_t get_u64(const char* at) {
   return v;
 }
 
+void put_header(char* at, std::uint32_t length, std::uint64_t batch, std::uint32_t first,
+                std::uint32_t count) {
+  put_u32(at, length);
+  put_u64(at + 4, batch);
+  put_u32(at + 12, first);
+  put_u32(at + 16, count);
+}
+
 // Writes all of `bytes` to a blocking descriptor; false when the reader is gone.
 bool write_all(int fd, const char* bytes, std::size_t size) {
   while (size > 0) {
@@ -100,12 +121,85 @@ bool write_all(int fd, const char* bytes, std::size_t size) {
 
 // --- the worker ---------------------------------------------------------------------------------
 
-// Runs one item and leaves its result frame in the mirror (or, too big for it, on the pipe).
-void run_item(std::uint64_t sequence, std::string_view input, const serve_function& serve,
-              shared_page* page, std::string& bytes, int out) {
-  page->running.store(0, std::memory_order_relaxed);
+// A worker's results: frames built in the mirror, each one whole after every record, written
+// to the pipe together by flush().
+class result_writer {
+ public:
+  result_writer(shared_page* page, int out) : page_(page), out_(out) {}
+
+  // The next records are the results of batch `batch`'s items from `first` on.
+  void begin(std::uint64_t batch, std::uint32_t first) {
+    frame_ = kNone;
+    batch_ = batch;
+    next_ = first;
+  }
+
+  void add(frame_kind kind, const std::string& bytes) {
+    const std::size_t record = 1 + 4 + bytes.size();
+    if (kHeader + record > kMirror) {  // too big for the mirror: sent at once, on its own
+      flush();
+      char header[kHeader + 5];
+      put_header(header, static_cast<std::uint32_t>(kHeader - 4 + record), batch_, next_++, 1);
+      header[kHeader] = static_cast<char>(kind);
+      put_u32(header + kHeader + 1, static_cast<std::uint32_t>(bytes.size()));
+      if (!write_all(out_, header, sizeof header) ||
+          !write_all(out_, bytes.data(), bytes.size())) {
+        _exit(0);
+      }
+      return;
+    }
+    if (used() + record + (frame_ == kNone ? kHeader : 0) > kMirror) flush();
+    if (frame_ == kNone) {
+      frame_ = used();
+      count_ = 0;
+      first_ = next_;
+      page_->mirrored.store(frame_ + kHeader, std::memory_order_relaxed);
+    }
+    char* at = mirror_of(page_) + used();
+    at[0] = static_cast<char>(kind);
+    put_u32(at + 1, static_cast<std::uint32_t>(bytes.size()));
+    std::memcpy(at + 5, bytes.data(), bytes.size());
+    ++count_;
+    ++next_;
+    const std::size_t end = used() + record;
+    put_header(mirror_of(page_) + frame_, static_cast<std::uint32_t>(end - frame_ - 4), batch_,
+               first_, count_);
+    page_->mirrored.store(end, std::memory_order_release);
+  }
+
+  // Writes every frame in the mirror; the next record opens a new frame.
+  void flush() {
+    if (const std::size_t n = used(); n > 0) {
+      if (!write_all(out_, mirror_of(page_), n)) _exit(0);
+      page_->mirrored.store(0, std::memory_order_release);
+      page_->epoch.fetch_add(1, std::memory_order_release);
+    }
+    frame_ = kNone;
+  }
+
+ private:
+  static constexpr std::size_t kNone = ~std::size_t{0};
+
+  std::size_t used() const { return page_->mirrored.load(std::memory_order_relaxed); }
+
+  shared_page* page_;
+  int out_;
+  std::uint64_t batch_ = 0;
+  std::uint32_t next_ = 0;   // the item the next record is for
+  std::size_t frame_ = kNone;  // offset of the open frame's header in the mirror
+  std::uint32_t first_ = 0;  // the open frame's first item
+  std::uint32_t count_ = 0;  // and its records
+};
+
+// Runs one item and records its result.
+void run_item(std::uint64_t batch, std::uint32_t index, std::string_view input,
+              const serve_function& serve, shared_page* page, std::uint64_t& tickets,
+              std::string& bytes, result_writer& results) {
+  page->ticket.store(0, std::memory_order_relaxed);
+  page->batch.store(batch, std::memory_order_relaxed);
+  page->index.store(index, std::memory_order_relaxed);
   page->started.store(now_ns(), std::memory_order_relaxed);
-  page->running.store(sequence + 1, std::memory_order_release);
+  page->ticket.store(++tickets, std::memory_order_release);
   bytes.clear();
   frame_kind kind = frame_kind::result;
   try {
@@ -120,43 +214,37 @@ void run_item(std::uint64_t sequence, std::string_view input, const serve_functi
     bytes.push_back('\0');
     bytes += what.what;
   }
-  char header[kOutHeader];
-  put_u32(header, static_cast<std::uint32_t>(9 + bytes.size()));
-  put_u64(header + 4, sequence);
-  header[12] = static_cast<char>(kind);
-  const std::size_t frame = kOutHeader + bytes.size();
-  std::uint64_t used = page->mirrored.load(std::memory_order_relaxed);
-  if (used + frame > kMirror && used > 0) {  // send the batch so far first
-    if (!write_all(out, mirror_of(page), used)) _exit(0);
-    page->mirrored.store(used = 0, std::memory_order_release);
-  }
-  if (frame > kMirror) {  // sent at once; a death meanwhile fails this item
-    if (!write_all(out, header, kOutHeader) || !write_all(out, bytes.data(), bytes.size())) {
-      _exit(0);
-    }
-  } else {
-    std::memcpy(mirror_of(page) + used, header, kOutHeader);
-    std::memcpy(mirror_of(page) + used + kOutHeader, bytes.data(), bytes.size());
-    page->mirrored.store(used + frame, std::memory_order_release);
-  }
-  page->running.store(0, std::memory_order_release);
+  results.add(kind, bytes);
+  page->ticket.store(0, std::memory_order_release);
 }
 
-// The worker's whole life: runs every item it is sent, in order, and sends each batch of results
-// in one write when it has no complete item left to run; leaves when its input pipe closes.
+// The worker's whole life: runs every item it is sent, in order, and sends the results of what
+// it read in one write when it has no complete piece left to run; leaves when its input pipe
+// closes.
 [[noreturn]] void worker_main(int in, int out, shared_page* page, const serve_function& serve) {
   fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
   std::vector<char> chunk(kReadChunk);
   std::string input;
   std::string bytes;
   std::size_t start = 0;
+  std::uint64_t tickets = 0;
+  result_writer results(page, out);
   for (;;) {
-    while (input.size() - start >= kInHeader) {
-      const std::uint32_t length = get_u32(input.data() + start);
+    while (input.size() - start >= kHeader) {
+      const char* frame = input.data() + start;
+      const std::uint32_t length = get_u32(frame);
       if (input.size() - start < 4 + std::size_t{length}) break;
-      const std::uint64_t sequence = get_u64(input.data() + start + 4);
-      run_item(sequence, std::string_view(input).substr(start + kInHeader, length - 8), serve,
-               page, bytes, out);
+      const std::uint64_t batch = get_u64(frame + 4);
+      const std::uint32_t first = get_u32(frame + 12);
+      const std::uint32_t count = get_u32(frame + 16);
+      results.begin(batch, first);
+      std::size_t at = start + kHeader;
+      for (std::uint32_t k = 0; k < count; ++k) {
+        const std::uint32_t size = get_u32(input.data() + at);
+        run_item(batch, first + k, std::string_view(input).substr(at + 4, size), serve, page,
+                 tickets, bytes, results);
+        at += 4 + std::size_t{size};
+      }
       start += 4 + std::size_t{length};
     }
     input.erase(0, start);
@@ -167,21 +255,14 @@ void run_item(std::uint64_t sequence, std::string_view input, const serve_functi
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {  // nothing more without waiting: send this batch's results
-      if (const std::uint64_t used = page->mirrored.load(std::memory_order_relaxed); used > 0) {
-        if (!write_all(out, mirror_of(page), used)) _exit(0);
-        page->mirrored.store(0, std::memory_order_release);
-      }
+    results.flush();  // nothing more without waiting: send what is done
+    if (n < 0 && errno == EAGAIN) {
       pollfd wait{in, POLLIN, 0};
       while (::poll(&wait, 1, -1) < 0 && errno == EINTR) {
       }
       continue;
     }
-    // The parent closed the pipe (the run is over) or is gone: nothing more will come.
-    if (const std::uint64_t used = page->mirrored.load(std::memory_order_relaxed); used > 0) {
-      write_all(out, mirror_of(page), used);
-    }
-    _exit(0);
+    _exit(0);  // the parent closed the pipe (the run is over) or is gone
   }
 }
 
@@ -190,9 +271,19 @@ void run_item(std::uint64_t sequence, std::string_view input, const serve_functi
 // --- the parent ---------------------------------------------------------------------------------
 
 struct worker_set::state {
-  struct item {
-    std::string input;
+  // A submitted batch, until its last item is answered.
+  struct batch_state {
+    process_batch items;
     process_reply* reply;
+    std::vector<char> answered;  // per item
+    std::size_t remaining;       // items not answered
+  };
+
+  // Consecutive items [first, first + count) of one batch.
+  struct piece {
+    std::uint64_t batch;
+    std::uint32_t first;
+    std::uint32_t count;
   };
 
   struct worker {
@@ -201,13 +292,17 @@ struct worker_set::state {
     int in = -1;   // write end of the worker's input pipe (non-blocking)
     int out = -1;  // read end of its result pipe (non-blocking)
     shared_page* page = nullptr;
-    std::uint32_t generation = 0;           // tells a stale event from a live one
-    std::deque<std::uint64_t> in_flight;    // sent, not answered, in the order sent
-    std::string to_send;                    // frames not written yet
-    std::size_t sent = 0;                   // of to_send
-    bool waiting_to_write = false;          // EPOLLOUT armed on `in`
-    std::string received;                   // result bytes not parsed yet
-    std::uint64_t killed_for = 0;           // sequence + 1 of the item it was killed for (timeout)
+    std::uint32_t generation = 0;  // tells a stale event from a live one
+    std::deque<piece> in_flight;   // sent, not all answered, in the order sent
+    std::size_t load = 0;          // items in in_flight
+    std::string to_send;           // frames not written yet
+    std::size_t sent = 0;          // of to_send
+    bool waiting_to_write = false;  // EPOLLOUT armed on `in`
+    std::string received;          // result bytes not parsed yet
+    std::uint64_t killed_for = 0;  // the ticket of the item it was killed for (timeout)
+    std::uint64_t last_ticket = 0;  // its item at the timer's last tick
+    std::uint64_t harvested_epoch = ~std::uint64_t{0};  // its mirror when last harvested
+    std::uint64_t harvested_bytes = 0;
     bool alive() const { return pid > 0; }
   };
 
@@ -220,20 +315,9 @@ struct worker_set::state {
     epoll = fds.make("epoll_create1", [] { return epoll_create1(EPOLL_CLOEXEC); });
     wake = fds.make("eventfd", [] { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); });
     watch(wake, EPOLLIN, kWake);
-    if (options.timeout.count() > 0) {
-      timer = fds.make("timerfd_create",
-                       [] { return timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK); });
-      // Deadlines are checked every eighth of the timeout, between 1 and 100 ms.
-      const auto tick = std::clamp<std::chrono::nanoseconds>(options.timeout / 8,
-                                                             std::chrono::milliseconds(1),
-                                                             std::chrono::milliseconds(100));
-      itimerspec spec{};
-      spec.it_interval.tv_sec = static_cast<time_t>(tick.count() / 1'000'000'000);
-      spec.it_interval.tv_nsec = static_cast<long>(tick.count() % 1'000'000'000);
-      spec.it_value = spec.it_interval;
-      timerfd_settime(timer, 0, &spec, nullptr);
-      watch(timer, EPOLLIN, kTimer);
-    }
+    timer = fds.make("timerfd_create",
+                     [] { return timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK); });
+    watch(timer, EPOLLIN, kTimer);
     workers.resize(options.workers);
     io = std::thread([this] { loop(); });
   }
@@ -272,6 +356,7 @@ struct worker_set::state {
       if (take_incoming()) break;  // closing
       start_workers();
       dispatch();
+      tick_while_busy();
     }
     stop_everything(closed_error());
   }
@@ -287,7 +372,7 @@ struct worker_set::state {
       std::uint64_t ticks;
       while (::read(timer, &ticks, sizeof ticks) > 0) {
       }
-      check_deadlines();
+      look_at_workers();
       return;
     }
     const std::size_t index = (data >> 2) & 0x3fffffff;
@@ -306,9 +391,9 @@ struct worker_set::state {
     }
   }
 
-  // Moves submitted items into the queue; true when the set is being destroyed.
+  // Moves submitted batches into the queue; true when the set is being destroyed.
   bool take_incoming() {
-    std::vector<std::pair<std::string, process_reply*>> taken;
+    std::vector<std::pair<process_batch, process_reply*>> taken;
     bool cancel_now = false;
     bool close_now = false;
     {
@@ -317,12 +402,14 @@ struct worker_set::state {
       cancel_now = cancelled && !stopped;
       close_now = closing;
     }
-    for (auto& [input, reply] : taken) {
-      const std::uint64_t sequence = next_sequence++;
-      items.emplace(sequence, item{std::move(input), reply});
-      queue.push_back(sequence);
+    for (auto& [items, reply] : taken) {
+      const std::uint64_t id = next_batch++;
+      const auto count = static_cast<std::uint32_t>(items.size());
+      batches.emplace(id, batch_state{std::move(items), reply, std::vector<char>(count, 0), count});
+      queue.push_back({id, 0, count});
+      queued += count;
     }
-    if (cancel_now || (stopped && !items.empty())) {
+    if (cancel_now || (stopped && !batches.empty())) {
       stop_everything(cancelled_error());
       stopped = true;
     }
@@ -385,30 +472,58 @@ struct worker_set::state {
     forked.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // Sends queued items to the workers with room in their window, the least loaded first.
+  // Sends queued pieces to the workers, the least loaded first. A worker holds at most its
+  // fair share of the items not answered yet (and its window): a few slow items spread over
+  // every worker instead of queueing behind one, and many quick ones go in large pieces.
   void dispatch() {
+    std::size_t alive = 0;
+    std::size_t unanswered = queued;
+    for (const worker& w : workers) {
+      if (!w.alive()) continue;
+      ++alive;
+      unanswered += w.load;
+    }
+    if (alive == 0) return;
+    const std::size_t share = std::min(options.window, (unanswered + alive - 1) / alive);
     while (!queue.empty()) {
       worker* best = nullptr;
       for (worker& w : workers) {
-        if (w.alive() && w.in_flight.size() < options.window &&
-            (best == nullptr || w.in_flight.size() < best->in_flight.size())) {
-          best = &w;
-        }
+        if (w.alive() && w.load < share && (best == nullptr || w.load < best->load)) best = &w;
       }
       if (best == nullptr) break;
-      const std::uint64_t sequence = queue.front();
-      queue.pop_front();
-      const std::string& input = items.at(sequence).input;
-      const std::size_t at = best->to_send.size();
-      best->to_send.resize(at + kInHeader + input.size());
-      put_u32(best->to_send.data() + at, static_cast<std::uint32_t>(8 + input.size()));
-      put_u64(best->to_send.data() + at + 4, sequence);
-      std::memcpy(best->to_send.data() + at + kInHeader, input.data(), input.size());
-      best->in_flight.push_back(sequence);
+      piece& next = queue.front();
+      const auto room = static_cast<std::uint32_t>(
+          std::min<std::size_t>({next.count, kPiece, share - best->load}));
+      send_piece(*best, {next.batch, next.first, room});
+      queued -= room;
+      next.first += room;
+      next.count -= room;
+      if (next.count == 0) queue.pop_front();
     }
     for (worker& w : workers) {
       if (w.alive() && w.sent < w.to_send.size()) send(w);
     }
+  }
+
+  void send_piece(worker& w, piece p) {
+    const process_batch& items = batches.at(p.batch).items;
+    const std::uint32_t from = p.first == 0 ? 0 : items.ends[p.first - 1];
+    const std::uint32_t to = items.ends[p.first + p.count - 1];
+    const std::size_t at = w.to_send.size();
+    w.to_send.resize(at + kHeader + 4 * std::size_t{p.count} + (to - from));
+    char* out = w.to_send.data() + at;
+    put_header(out, static_cast<std::uint32_t>(w.to_send.size() - at - 4), p.batch, p.first,
+               p.count);
+    out += kHeader;
+    for (std::uint32_t i = p.first; i < p.first + p.count; ++i) {
+      const std::uint32_t begin = i == 0 ? 0 : items.ends[i - 1];
+      const std::uint32_t size = items.ends[i] - begin;
+      put_u32(out, size);
+      std::memcpy(out + 4, items.bytes.data() + begin, size);
+      out += 4 + size;
+    }
+    w.in_flight.push_back(p);
+    w.load += p.count;
   }
 
   void send(worker& w) {
@@ -454,40 +569,76 @@ struct worker_set::state {
     }
   }
 
-  // Answers the items whose complete result frames `bytes` holds; returns the bytes used.
+  // Answers the items whose records the complete frames in `bytes` hold; returns the bytes used.
   std::size_t take_frames(worker& w, std::string_view bytes) {
     std::size_t at = 0;
-    while (bytes.size() - at >= kOutHeader) {
+    while (bytes.size() - at >= kHeader) {
       const std::uint32_t length = get_u32(bytes.data() + at);
       if (bytes.size() - at < 4 + std::size_t{length}) break;
-      const std::uint64_t sequence = get_u64(bytes.data() + at + 4);
-      const auto kind = static_cast<frame_kind>(bytes[at + 12]);
-      const std::string_view payload = bytes.substr(at + kOutHeader, length - 9);
+      const std::uint64_t batch = get_u64(bytes.data() + at + 4);
+      const std::uint32_t first = get_u32(bytes.data() + at + 12);
+      const std::uint32_t count = get_u32(bytes.data() + at + 16);
+      std::size_t record = at + kHeader;
       at += 4 + std::size_t{length};
-      if (auto pos = std::find(w.in_flight.begin(), w.in_flight.end(), sequence);
-          pos != w.in_flight.end()) {
-        w.in_flight.erase(pos);
-        answer(sequence, outcome_of(kind, payload));
-        idle_deaths = 0;
+      auto found = batches.find(batch);
+      for (std::uint32_t i = 0; i < count && found != batches.end(); ++i) {
+        const auto kind = static_cast<frame_kind>(bytes[record]);
+        const std::uint32_t size = get_u32(bytes.data() + record + 1);
+        const std::string_view payload = bytes.substr(record + 5, size);
+        record += 5 + std::size_t{size};
+        if (answer(found, first + i, kind, payload)) break;  // the batch is done and gone
       }
     }
+    settle_in_flight(w);
     return at;
   }
 
-  static process_outcome outcome_of(frame_kind kind, std::string_view payload) {
+  // Drops from the front of the worker's pieces the items that have been answered.
+  void settle_in_flight(worker& w) {
+    while (!w.in_flight.empty()) {
+      piece& p = w.in_flight.front();
+      auto found = batches.find(p.batch);
+      while (p.count > 0 && (found == batches.end() || found->second.answered[p.first] != 0)) {
+        ++p.first;
+        --p.count;
+        --w.load;
+      }
+      if (p.count > 0) return;
+      w.in_flight.pop_front();
+    }
+  }
+
+  // Answers one item from its record; true when that was its batch's last item.
+  bool answer(absl::flat_hash_map<std::uint64_t, batch_state>::iterator found, std::uint32_t index,
+              frame_kind kind, std::string_view payload) {
     switch (kind) {
       case frame_kind::result:
-        return {std::string(payload), nullptr};
+        return answer(found, index, payload, nullptr);
       case frame_kind::codec_error:
-        return {{}, std::make_exception_ptr(codec_error(std::string(payload)))};
+        return answer(found, index, {},
+                      std::make_exception_ptr(codec_error(std::string(payload))));
       default: {
         const std::size_t split = std::min(payload.find('\0'), payload.size());
         const std::string_view what = split < payload.size() ? payload.substr(split + 1) : "";
-        return {{},
-                std::make_exception_ptr(remote_error(std::string(payload.substr(0, split)),
-                                                     std::string(what)))};
+        return answer(found, index, {},
+                      std::make_exception_ptr(remote_error(std::string(payload.substr(0, split)),
+                                                           std::string(what))));
       }
     }
+  }
+
+  bool answer(absl::flat_hash_map<std::uint64_t, batch_state>::iterator found, std::uint32_t index,
+              std::string_view result, const std::exception_ptr& error) {
+    batch_state& b = found->second;
+    if (index >= b.answered.size() || b.answered[index] != 0) return false;
+    b.answered[index] = 1;
+    idle_deaths = 0;
+    b.reply->item_done(index, result, error);
+    if (--b.remaining != 0) return false;
+    process_reply* reply = b.reply;
+    batches.erase(found);
+    reply->batch_done();
+    return true;
   }
 
   // The worker has died or is to die: takes what it finished, fails the item it ran, queues
@@ -503,24 +654,26 @@ struct worker_set::state {
     }
     const std::uint64_t mirrored = w.page->mirrored.load(std::memory_order_acquire);
     take_frames(w, std::string_view(mirror_of(w.page), std::min<std::uint64_t>(mirrored, kMirror)));
-    const std::uint64_t running = w.page->running.load(std::memory_order_acquire);
+    const std::uint64_t ticket = w.page->ticket.load(std::memory_order_acquire);
     // Killed for a timeout just as that item ended: the item it had started since did not fail,
     // it was cut short, and goes to another worker like the ones it had not started.
-    const bool cut_short = w.killed_for != 0 && running != w.killed_for;
-    if (running != 0 && !cut_short) {
-      if (auto pos = std::find(w.in_flight.begin(), w.in_flight.end(), running - 1);
-          pos != w.in_flight.end()) {
-        w.in_flight.erase(pos);
-        answer(running - 1, {{}, death_error(w, running, reaped == 0 ? &info : nullptr)});
+    const bool cut_short = w.killed_for != 0 && ticket != w.killed_for;
+    if (ticket != 0 && !cut_short) {
+      const std::uint64_t batch = w.page->batch.load(std::memory_order_relaxed);
+      const std::uint32_t index = w.page->index.load(std::memory_order_relaxed);
+      const bool ours = std::any_of(w.in_flight.begin(), w.in_flight.end(), [&](const piece& p) {
+        return p.batch == batch && index >= p.first && index - p.first < p.count;
+      });
+      if (auto found = batches.find(batch); ours && found != batches.end()) {
+        answer(found, index, {}, death_error(w, ticket, reaped == 0 ? &info : nullptr));
       }
-    } else if (running == 0 && !w.in_flight.empty() && !stopped &&
-               ++idle_deaths > 3 * workers.size()) {
+    } else if (ticket == 0 && w.load > 0 && !stopped && ++idle_deaths > 3 * workers.size()) {
       // Workers die before they start an item, again and again: nothing would ever run.
-      fail_queue(death_error(w, 0, reaped == 0 ? &info : nullptr));
-      for (auto sequence : w.in_flight) answer(sequence, {{}, death_error(w, 0, nullptr)});
-      w.in_flight.clear();
+      const std::exception_ptr error = death_error(w, 0, reaped == 0 ? &info : nullptr);
+      requeue_unanswered(w);
+      fail_queue(error);
     }
-    for (auto it = w.in_flight.rbegin(); it != w.in_flight.rend(); ++it) queue.push_front(*it);
+    requeue_unanswered(w);
     descriptors& fds = worker_descriptors();
     if (w.waiting_to_write) set_writable_watch(w, false);
     fds.close(w.in);
@@ -532,8 +685,32 @@ struct worker_set::state {
     w.generation = generation;
   }
 
-  std::exception_ptr death_error(const worker& w, std::uint64_t running, const siginfo_t* info) {
-    if (running != 0 && w.killed_for == running) {
+  // Puts the worker's unanswered items back at the front of the queue, in the order sent.
+  void requeue_unanswered(worker& w) {
+    std::vector<piece> again;
+    for (const piece& p : w.in_flight) {
+      auto found = batches.find(p.batch);
+      if (found == batches.end()) continue;
+      for (std::uint32_t i = p.first; i < p.first + p.count; ++i) {
+        if (found->second.answered[i] != 0) continue;
+        if (!again.empty() && again.back().batch == p.batch &&
+            again.back().first + again.back().count == i) {
+          ++again.back().count;
+        } else {
+          again.push_back({p.batch, i, 1});
+        }
+      }
+    }
+    for (auto it = again.rbegin(); it != again.rend(); ++it) {
+      queue.push_front(*it);
+      queued += it->count;
+    }
+    w.in_flight.clear();
+    w.load = 0;
+  }
+
+  std::exception_ptr death_error(const worker& w, std::uint64_t ticket, const siginfo_t* info) {
+    if (ticket != 0 && w.killed_for == ticket) {
       return std::make_exception_ptr(timeout_error(
           "sluice: " + options.who + ": an item ran longer than its timeout (" +
           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout)
@@ -552,36 +729,71 @@ struct worker_set::state {
     return std::make_exception_ptr(worker_crashed::killed(options.who, info->si_status));
   }
 
-  void check_deadlines() {
+  // The timer ticks every millisecond while a worker holds items, and is idle otherwise.
+  void tick_while_busy() {
+    const bool busy = std::any_of(workers.begin(), workers.end(),
+                                  [](const worker& w) { return w.alive() && w.load > 0; });
+    if (busy == ticking) return;
+    itimerspec spec{};
+    if (busy) {
+      spec.it_interval.tv_nsec = 1'000'000;
+      spec.it_value = spec.it_interval;
+    }
+    timerfd_settime(timer, 0, &spec, nullptr);
+    ticking = busy;
+  }
+
+  // Each tick: kills a worker whose item is past its timeout, and takes the finished results of
+  // a worker that has been running the same item since the last tick.
+  void look_at_workers() {
     const std::int64_t now = now_ns();
     for (worker& w : workers) {
       if (!w.alive() || w.killed_for != 0) continue;
-      // Read the item and its start consistently: both while `running` held the same value.
-      const std::uint64_t running = w.page->running.load(std::memory_order_acquire);
+      // Read the item's start consistently: while `ticket` held the same value.
+      const std::uint64_t ticket = w.page->ticket.load(std::memory_order_acquire);
       const std::int64_t started = w.page->started.load(std::memory_order_relaxed);
-      if (running == 0 || w.page->running.load(std::memory_order_acquire) != running) continue;
-      if (now - started >= options.timeout.count()) {
-        w.killed_for = running;
-        signal_pidfd(w.pidfd, SIGKILL);  // its exit arrives on its pidfd
+      if (ticket == 0 || w.page->ticket.load(std::memory_order_acquire) != ticket) {
+        w.last_ticket = 0;
+        continue;
       }
+      if (options.timeout.count() > 0 && now - started >= options.timeout.count()) {
+        w.killed_for = ticket;
+        signal_pidfd(w.pidfd, SIGKILL);  // its exit arrives on its pidfd
+        continue;
+      }
+      if (ticket == w.last_ticket) harvest(w);
+      w.last_ticket = ticket;
     }
+  }
+
+  // Takes the results in a live worker's mirror. The worker appends to the mirror and empties
+  // it only after advancing `epoch`, so a copy made while `epoch` stayed the same holds whole
+  // frames up to the `mirrored` read before it (a frame whose header grew meanwhile is seen
+  // as unfinished and taken later).
+  void harvest(worker& w) {
+    const std::uint64_t epoch = w.page->epoch.load(std::memory_order_acquire);
+    const std::uint64_t mirrored =
+        std::min<std::uint64_t>(w.page->mirrored.load(std::memory_order_acquire), kMirror);
+    if (epoch == w.harvested_epoch && mirrored == w.harvested_bytes) return;
+    harvest_copy.assign(mirror_of(w.page), mirrored);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (w.page->epoch.load(std::memory_order_relaxed) != epoch) return;
+    w.harvested_epoch = epoch;
+    w.harvested_bytes = mirrored;
+    take_frames(w, harvest_copy);
   }
 
   // --- answers ---
 
-  void answer(std::uint64_t sequence, process_outcome outcome) {
-    auto found = items.find(sequence);
-    if (found == items.end()) return;
-    process_reply* reply = found->second.reply;
-    items.erase(found);
-    reply->done(std::move(outcome));
-  }
-
   void fail_queue(const std::exception_ptr& error) {
     while (!queue.empty()) {
-      const std::uint64_t sequence = queue.front();
+      const piece p = queue.front();
       queue.pop_front();
-      answer(sequence, {{}, error});
+      queued -= p.count;
+      auto found = batches.find(p.batch);
+      for (std::uint32_t i = p.first; i < p.first + p.count && found != batches.end(); ++i) {
+        if (answer(found, i, {}, error)) break;
+      }
     }
   }
 
@@ -590,10 +802,18 @@ struct worker_set::state {
     for (worker& w : workers) {
       if (!w.alive()) continue;
       w.in_flight.clear();  // answered below, not queued again
+      w.load = 0;
+      w.killed_for = ~std::uint64_t{0};  // no item of its fails for its death
       bury(w);
     }
     queue.clear();
-    while (!items.empty()) answer(items.begin()->first, {{}, error});
+    queued = 0;
+    while (!batches.empty()) {
+      auto found = batches.begin();
+      for (std::uint32_t i = 0; i < found->second.answered.size(); ++i) {
+        if (answer(found, i, {}, error)) break;
+      }
+    }
   }
 
   std::exception_ptr cancelled_error() const {
@@ -616,18 +836,21 @@ struct worker_set::state {
   std::atomic<std::size_t> forked{0};
 
   std::mutex mu;
-  std::vector<std::pair<std::string, process_reply*>> incoming;  // guarded by mu
-  bool cancelled = false;                                        // guarded by mu
-  bool closing = false;                                          // guarded by mu
+  std::vector<std::pair<process_batch, process_reply*>> incoming;  // guarded by mu
+  bool cancelled = false;                                          // guarded by mu
+  bool closing = false;                                            // guarded by mu
 
   // The I/O thread's own.
-  absl::flat_hash_map<std::uint64_t, item> items;  // every item not answered yet
-  std::deque<std::uint64_t> queue;                 // items waiting for a worker, oldest first
-  std::uint64_t next_sequence = 0;
+  absl::flat_hash_map<std::uint64_t, batch_state> batches;  // every batch not all answered
+  std::deque<piece> queue;  // items waiting for a worker, oldest first
+  std::size_t queued = 0;   // items in queue
+  std::uint64_t next_batch = 0;
   std::vector<worker> workers;
-  std::size_t idle_deaths = 0;  // deaths between items since the last result
-  std::vector<char> chunk = std::vector<char>(kReadChunk);  // what one read() takes
+  std::size_t idle_deaths = 0;  // deaths between items since the last answer
   bool stopped = false;         // cancelled: no worker is started any more
+  std::vector<char> chunk = std::vector<char>(kReadChunk);  // what one read() takes
+  std::string harvest_copy;  // a live worker's mirror, copied
+  bool ticking = false;      // the timer is armed
 };
 
 worker_set::worker_set(worker_set_options options, serve_function serve) {
@@ -656,16 +879,22 @@ worker_set::~worker_set() {
   state_->close_all();
 }
 
-void worker_set::submit(std::string input, process_reply& reply) {
+void worker_set::submit(process_batch batch, process_reply& reply) {
+  if (batch.size() == 0) {
+    reply.batch_done();
+    return;
+  }
   {
     std::lock_guard lock(state_->mu);
     if (!state_->cancelled) {
-      state_->incoming.emplace_back(std::move(input), &reply);
+      state_->incoming.emplace_back(std::move(batch), &reply);
       state_->poke();
       return;
     }
   }
-  reply.done({{}, state_->cancelled_error()});
+  const std::exception_ptr error = state_->cancelled_error();
+  for (std::size_t i = 0; i < batch.size(); ++i) reply.item_done(i, {}, error);
+  reply.batch_done();
 }
 
 void worker_set::cancel() noexcept {

@@ -314,7 +314,7 @@ TEST_SUITE("process mode") {
     };
     auto run = (sluice::task(numbers, sluice::branch) |
                 sluice::task(stuck_on_four, sluice::process,
-                             {.concurrency = 2, .timeout = 50ms, .on_error = seen.handler()})) >
+                             {.concurrency = 2, .timeout = 200ms, .on_error = seen.handler()})) >
                sluice::count();
     CHECK(run(12) == 11);
     REQUIRE(seen.seen.size() == 1);
@@ -358,9 +358,11 @@ TEST_SUITE("process mode") {
       };
       auto run = (sluice::task(numbers, sluice::branch) |
                   sluice::task(unlucky, sluice::process,
-                               {.concurrency = 2, .timeout = 20ms, .on_error = sluice::skip})) >
+                               {.concurrency = 2, .timeout = 100ms, .on_error = sluice::skip})) >
                  sluice::count();
+      CAPTURE(round);
       const std::size_t got = run(8);
+      // A trivial item can pass a timeout only when its worker is not scheduled for 100 ms.
       CHECK(got == (round % 3 == 0 ? 6u : 7u));
     }
     CHECK(sluice_test::children_of_this_process() == children_before);

@@ -26,7 +26,8 @@
 //   `workers` worker processes forked for the call and its result sent back, by sluice::codec
 //   (an element or result type without one throws std::invalid_argument when the call is made);
 //   a worker's crash fails that element with sluice::worker_crashed, an exception arrives as
-//   sluice::remote_error (docs/processes.md). Elements cross one by one, never in chunks.
+//   sluice::remote_error (docs/processes.md). Elements go through the queues, never in chunks of
+//   positions.
 #pragma once
 
 #include <chrono>

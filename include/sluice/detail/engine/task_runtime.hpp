@@ -192,10 +192,14 @@ class task_runtime final : public input_stage<In, Out> {
       return b.count = task.in_.try_pop_bulk(b.items.data(), kBatch);
     }
     void call(task_runtime& task, batch& b, std::uint64_t& emitted) {
-      for (std::size_t i = 0; i < b.count && !task.run_.stopping(); ++i) {
-        // One worker at a time takes a serial task's batch: a store, not a shared increment.
-        task.counters_.unstarted.store(b.count - i - 1, std::memory_order_relaxed);
-        task.process(b.items[i], emitted, i + 1 == b.count);
+      if (task.in_batches()) {
+        task.process_all(b, emitted, true);
+      } else {
+        for (std::size_t i = 0; i < b.count && !task.run_.stopping(); ++i) {
+          // One worker at a time takes a serial task's batch: a store, not a shared increment.
+          task.counters_.unstarted.store(b.count - i - 1, std::memory_order_relaxed);
+          task.process(b.items[i], emitted, i + 1 == b.count);
+        }
       }
       task.counters_.unstarted.store(0, std::memory_order_relaxed);
       // What the batch offered leaves together now; the stage this wakes may be kept for this
@@ -213,9 +217,13 @@ class task_runtime final : public input_stage<In, Out> {
     static constexpr bool kConcurrent = true;
 
     std::size_t take(task_runtime& task, batch& b) {
-      return b.count = task.in_.try_pop_bulk(b.items.data(), 1);
+      return b.count = task.in_.try_pop_bulk(b.items.data(), task.in_batches() ? kBatch : 1);
     }
     void call(task_runtime& task, batch& b, std::uint64_t& emitted) {
+      if (task.in_batches()) {
+        task.process_all(b, emitted, false);
+        return;
+      }
       for (std::size_t i = 0; i < b.count && !task.run_.stopping(); ++i) {
         task.process(b.items[i], emitted, false);
       }
@@ -234,7 +242,8 @@ class task_runtime final : public input_stage<In, Out> {
     // Numbers the batch from the next ticket: tickets follow the order items left the queue.
     std::size_t take(task_runtime& task, batch& b) {
       std::lock_guard lock(take_mu);
-      b.count = task.in_.try_pop_bulk(b.items.data(), std::min(per_worker(), bound));
+      const std::size_t most = task.in_batches() ? kBatch : per_worker();
+      b.count = task.in_.try_pop_bulk(b.items.data(), std::min(most, bound));
       b.first_ticket = next_ticket;
       next_ticket += b.count;
       return b.count;
@@ -246,7 +255,11 @@ class task_runtime final : public input_stage<In, Out> {
       // Counted as waiting until the whole batch has been called: an item per RMW would make
       // the ordered workers share a cache line per item.
       task.counters_.unstarted.fetch_add(b.count, std::memory_order_relaxed);
-      for (std::size_t i = 0; i < b.count; ++i) task.compute(b.items[i], done[i]);
+      if (task.in_batches()) {
+        task.compute_all(b, done);
+      } else {
+        for (std::size_t i = 0; i < b.count; ++i) task.compute(b.items[i], done[i]);
+      }
       task.counters_.unstarted.fetch_sub(b.count, std::memory_order_relaxed);
       window.settle(
           b.first_ticket, done.data(), b.count, [&] { return task.run_.stopping(); },
@@ -420,6 +433,97 @@ class task_runtime final : public input_stage<In, Out> {
     } catch (...) {
       failed(item, std::current_exception());
       out.tombstone = config_.in_zip;
+    }
+  }
+
+  // Whether the call executor takes a batch's items in one call (process mode without
+  // per-item resilience options); decided once, when the stage is built.
+  bool in_batches() const noexcept {
+    if constexpr (requires { calls_.batch_limit(); }) {
+      return calls_.batch_limit() > 1;
+    } else {
+      return false;
+    }
+  }
+
+  // The items of `b` with a value, for call_batch; `at[k]` is the position of the k-th one.
+  std::size_t called_items(batch& b, std::array<In*, kBatch>& inputs,
+                           std::array<std::size_t, kBatch>& at) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < b.count; ++i) {
+      if (!b.items[i].value) continue;
+      inputs[n] = &*b.items[i].value;
+      at[n++] = i;
+    }
+    return n;
+  }
+
+  // process() for a whole batch in one call of the executor: outputs, failures and tombstones
+  // leave in the batch's order; with `hold`, the batch's last output waits for the flush.
+  void process_all(batch& b, std::uint64_t& emitted, bool hold) {
+    if constexpr (requires { calls_.batch_limit(); }) {
+      if (downstream_gone_.load(std::memory_order_relaxed) || run_.stopping()) return;
+      std::array<In*, kBatch> inputs;
+      std::array<std::size_t, kBatch> at;
+      const std::size_t n = called_items(b, inputs, at);
+      std::size_t next = 0;  // the first item not passed on yet
+      auto tombstones_before = [&](std::size_t end) {
+        for (; next < end; ++next) {
+          out_.offer(envelope<Out>{std::nullopt, b.items[next].meta}, hold && next + 1 == b.count);
+        }
+      };
+      calls_.call_batch(
+          inputs.data(), n, run_.stop_source(),
+          [&](std::size_t k, result_type&& result) {
+            tombstones_before(at[k]);
+            next = at[k] + 1;
+            if (downstream_gone_.load(std::memory_order_relaxed)) return;
+            envelope<In>& item = b.items[at[k]];
+            try {
+              if (!emit_result<Out, Branch>(out_, std::move(result), item.meta, run_, emitted,
+                                            hold && next == b.count)) {
+                downstream_finished();
+              }
+            } catch (...) {
+              failed(item, std::current_exception());
+            }
+          },
+          [&](std::size_t k, const std::exception_ptr& error) {
+            tombstones_before(at[k]);
+            next = at[k] + 1;
+            failed(b.items[at[k]], error);
+            if (config_.in_zip) {
+              out_.offer(envelope<Out>{std::nullopt, b.items[at[k]].meta}, hold && next == b.count);
+            }
+          });
+      tombstones_before(b.count);
+    }
+  }
+
+  // compute() for a whole batch in one call of the executor.
+  void compute_all(batch& b, std::vector<slot>& done) {
+    if constexpr (requires { calls_.batch_limit(); }) {
+      for (std::size_t i = 0; i < b.count; ++i) {
+        done[i].filled = true;
+        done[i].meta = b.items[i].meta;
+        done[i].tombstone = !b.items[i].value;
+      }
+      if (downstream_gone_.load(std::memory_order_relaxed) || run_.stopping()) return;
+      std::array<In*, kBatch> inputs;
+      std::array<std::size_t, kBatch> at;
+      const std::size_t n = called_items(b, inputs, at);
+      calls_.call_batch(
+          inputs.data(), n, run_.stop_source(),
+          [&](std::size_t k, result_type&& result) {
+            done[at[k]].result.emplace(std::move(result));
+            if constexpr (Branch) {
+              if (config_.on_error) done[at[k]].input = std::move(b.items[at[k]].value);
+            }
+          },
+          [&](std::size_t k, const std::exception_ptr& error) {
+            failed(b.items[at[k]], error);
+            done[at[k]].tombstone = config_.in_zip;
+          });
     }
   }
 

@@ -1,6 +1,8 @@
 // Internal: the call executor of a task marked sluice::process (call_executor.hpp says what a
 // call executor is). Each call encodes the item with sluice::codec, runs it in one of the
-// task's worker processes (worker_set.hpp) and decodes the result.
+// task's worker processes (worker_set.hpp) and decodes the result. Without per-item resilience
+// options it also takes a whole batch of items in one call (call_batch), which the task's
+// worker loop uses (task_runtime.hpp, in_batches()).
 //
 // One worker_set per task and run, with `concurrency` workers, forked at the first item. The
 // task's resilience options act in the caller's process around each round trip, in their usual
@@ -31,27 +33,75 @@
 
 namespace sluice::detail {
 
-// Waits for one item's answer from a worker set.
-class awaited_outcome final : public process_reply {
+// The answers to one submitted batch, taken in the batch's order as they arrive: each item's
+// result bytes or its error.
+class awaited_batch final : public process_reply {
  public:
-  void done(process_outcome outcome) noexcept override {
+  explicit awaited_batch(std::size_t count) : results_(count), errors_(count), answered_(count) {}
+
+  // On the I/O thread. An item's slot is written before it is marked answered, under mu_, and
+  // never again.
+  void item_done(std::size_t index, std::string_view result,
+                 std::exception_ptr error) noexcept override {
+    if (error) {
+      errors_[index] = std::move(error);
+    } else {
+      results_[index].assign(result);
+    }
     std::lock_guard lock(mu_);
-    outcome_ = std::move(outcome);
-    ready_ = true;
-    answered_.notify_one();
+    answered_[index] = 1;
+    if (index == awaited_) answered_cv_.notify_one();
+  }
+  void batch_done() noexcept override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    answered_cv_.notify_one();
   }
 
-  process_outcome get() {
+  // Then on the waiting thread: waits until item `from` is answered; returns the end of the run
+  // of answered items that starts there.
+  std::size_t wait_from(std::size_t from) {
     std::unique_lock lock(mu_);
-    answered_.wait(lock, [&] { return ready_; });
-    return std::move(outcome_);
+    awaited_ = from;
+    answered_cv_.wait(lock, [&] { return answered_[from] != 0; });
+    std::size_t end = from + 1;
+    while (end < answered_.size() && answered_[end] != 0) ++end;
+    return end;
+  }
+  // Waits for batch_done(): the set touches this object no more.
+  void wait_done() noexcept {
+    std::unique_lock lock(mu_);
+    answered_cv_.wait(lock, [&] { return done_; });
+  }
+  const std::exception_ptr& error(std::size_t index) const noexcept { return errors_[index]; }
+  std::string_view result(std::size_t index) const noexcept { return results_[index]; }
+
+ private:
+  std::vector<std::string> results_;
+  std::vector<std::exception_ptr> errors_;
+  std::mutex mu_;
+  std::condition_variable answered_cv_;
+  std::vector<char> answered_;  // guarded by mu_
+  std::size_t awaited_ = 0;     // guarded by mu_
+  bool done_ = false;           // guarded by mu_
+};
+
+// Until the set is done with a batch's answers: cancels the set when an answer's handling
+// threw (so that every item is answered at once), then waits for batch_done().
+class batch_scope {
+ public:
+  batch_scope(worker_set& workers, awaited_batch& answers) : workers_(workers), answers_(answers) {}
+  batch_scope(const batch_scope&) = delete;
+  batch_scope& operator=(const batch_scope&) = delete;
+  ~batch_scope() {
+    if (std::uncaught_exceptions() > exceptions_) workers_.cancel();
+    answers_.wait_done();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable answered_;
-  bool ready_ = false;
-  process_outcome outcome_;
+  worker_set& workers_;
+  awaited_batch& answers_;
+  int exceptions_ = std::uncaught_exceptions();
 };
 
 // What a worker process does with one item of a task: decode, call, encode.
@@ -67,6 +117,8 @@ serve_function serve_calls_of(const Fn& fn) {
 
 template <class Fn, class In>
 class process_calls {
+  static constexpr std::size_t kMaxBatch = 1024;
+
  public:
   using result_type = std::remove_cvref_t<call_result_t<Fn, In&&>>;
 
@@ -74,7 +126,7 @@ class process_calls {
       : workers_({.who = config.who,
                   .workers = config.concurrency,
                   .timeout = config.resilience.timeout,
-                  .window = 64},
+                  .window = 1024},
                  serve_calls_of<Fn, In, result_type>(fn)),
         resilience_(config.resilience),
         counters_(counters) {
@@ -83,9 +135,7 @@ class process_calls {
   }
 
   result_type call(In& input, const std::stop_source& stop) {
-    std::call_once(linked_, [&] {
-      stop_link_.emplace(stop.get_token(), canceller{&workers_});
-    });
+    link(stop);
     if (!guard_) return round_trip(input);
     std::vector<std::exception_ptr> attempts;
     try {
@@ -96,6 +146,44 @@ class process_calls {
       count_retried(attempts.empty() ? 0 : attempts.size() - 1);
       last_failed_attempts = std::move(attempts);
       throw;
+    }
+  }
+
+  // How many items one call_batch() may take: 1 when the task has resilience options, which
+  // act around each item's own round trip.
+  std::size_t batch_limit() const noexcept { return guard_ ? 1 : kMaxBatch; }
+
+  // The calls of `count` items at once (batch_limit() > 1): answers each on this thread, in
+  // order and as soon as it and the items before it are answered, with
+  // on_result(k, result_type&&) or on_error(k, const std::exception_ptr&).
+  template <class OnResult, class OnError>
+  void call_batch(In* const* inputs, std::size_t count, const std::stop_source& stop,
+                  OnResult&& on_result, OnError&& on_error) {
+    link(stop);
+    process_batch batch;
+    for (std::size_t k = 0; k < count; ++k) {
+      writer out(batch.bytes);
+      out.write(*inputs[k]);
+      batch.end_item();
+    }
+    awaited_batch answers(count);
+    workers_.submit(std::move(batch), answers);
+    const batch_scope scope(workers_, answers);
+    for (std::size_t k = 0; k < count;) {
+      for (const std::size_t end = answers.wait_from(k); k < end; ++k) {
+        if (const std::exception_ptr& error = answers.error(k)) {
+          on_error(k, error);
+          continue;
+        }
+        std::optional<result_type> result;
+        try {
+          result.emplace(sluice::decode<result_type>(answers.result(k)));
+        } catch (...) {
+          on_error(k, std::current_exception());
+          continue;
+        }
+        on_result(k, std::move(*result));
+      }
     }
   }
 
@@ -116,11 +204,20 @@ class process_calls {
   };
 
   result_type round_trip(const In& input) {
-    awaited_outcome answer;
-    workers_.submit(sluice::encode(input), answer);
-    process_outcome outcome = answer.get();
-    if (outcome.error) std::rethrow_exception(outcome.error);
-    return sluice::decode<result_type>(outcome.result);
+    process_batch batch;
+    writer out(batch.bytes);
+    out.write(input);
+    batch.end_item();
+    awaited_batch answer(1);
+    workers_.submit(std::move(batch), answer);
+    answer.wait_done();
+    if (answer.error(0)) std::rethrow_exception(answer.error(0));
+    return sluice::decode<result_type>(answer.result(0));
+  }
+
+  // Cancels the worker set when the run stops (from the first call on).
+  void link(const std::stop_source& stop) {
+    std::call_once(linked_, [&] { stop_link_.emplace(stop.get_token(), canceller{&workers_}); });
   }
 
   void count_retried(std::size_t attempts) noexcept {

@@ -1,5 +1,6 @@
 // Internal: a set of worker processes that run one callable over items sent as bytes — the
 // machinery under process mode (docs/processes.md says how a worker is made and what crosses).
+// Items are submitted in batches, and each is answered on its own.
 //
 // A worker_set is made per run of a process task (or per process_pool call), after the callable
 // exists: its workers are forks of this process, made by sluice's one spawner thread, so they
@@ -22,11 +23,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::detail {
 
@@ -38,19 +41,29 @@ struct worker_set_options {
   std::string who = "process workers";  // names the task or pool in every error
   std::size_t workers = 1;                // worker processes; at least 1
   std::chrono::nanoseconds timeout{0};    // per item, from the moment its worker starts it; 0: none
-  std::size_t window = 64;                // items sent ahead to each worker; at least 1
+  std::size_t window = 1024;              // items sent ahead to each worker; at least 1
 };
 
-// How one item ended: its encoded result, or its error.
-struct process_outcome {
-  std::string result;        // when error is null
-  std::exception_ptr error;  // see the list above
+// Items to send at once: their encoded inputs back to back. A batch goes to the workers in
+// pieces of consecutive items, as their windows allow.
+struct process_batch {
+  std::string bytes;                // every item's input, concatenated
+  std::vector<std::uint32_t> ends;  // item i is bytes[ends[i - 1] (0 for the first), ends[i])
+
+  std::size_t size() const noexcept { return ends.size(); }
+  // Marks the end of the item whose bytes were just appended.
+  void end_item() { ends.push_back(static_cast<std::uint32_t>(bytes.size())); }
 };
 
-// Where a submitted item's outcome goes.
+// Where a submitted batch's outcomes go, one call per item and then one for the batch.
 class process_reply {
  public:
-  virtual void done(process_outcome outcome) noexcept = 0;
+  // Item `index` ended: `result` (valid during the call only) is its encoded result when
+  // `error` is null. Items of a batch may end in any order.
+  virtual void item_done(std::size_t index, std::string_view result,
+                         std::exception_ptr error) noexcept = 0;
+  // Every item of the batch has ended: the last call this reply gets.
+  virtual void batch_done() noexcept = 0;
 
  protected:
   ~process_reply() = default;
@@ -66,9 +79,9 @@ class worker_set {
   worker_set& operator=(const worker_set&) = delete;
   ~worker_set();
 
-  // Queues one item; `reply` is told its outcome once, on the I/O thread, and must live until
-  // then. Thread-safe.
-  void submit(std::string input, process_reply& reply);
+  // Queues a batch (at least one item); `reply` is told each item's outcome once, then that the
+  // batch is done, on the I/O thread, and must live until then. Thread-safe.
+  void submit(process_batch batch, process_reply& reply);
 
   // Kills every worker now; every item not answered yet is answered with an error. Items
   // submitted afterwards are answered with that error at once, on the submitting thread.
