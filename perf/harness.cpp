@@ -287,6 +287,10 @@ bar make_bar(std::string text, double value, std::string shown, bool pass) {
   return {std::move(text), value, std::move(shown), pass};
 }
 
+bar unjudged_bar(std::string text, std::string why) {
+  return {std::move(text), not_applicable, std::move(why), false, false};
+}
+
 // --- output -----------------------------------------------------------------------------------
 
 namespace {
@@ -344,9 +348,10 @@ void print_rows(const result& r) {
 void print_bars(const result& r, const options& o) {
   for (const bar& b : r.bars)
     std::printf("bar %s: %s: %s %s\n", r.workload.c_str(), b.text.c_str(), b.shown.c_str(),
-                o.quick  ? "(quick: not judged)"
-                : b.pass ? "PASS"
-                         : "FAIL");
+                o.quick     ? "(quick: not judged)"
+                : !b.judged ? "(not judged)"
+                : b.pass    ? "PASS"
+                            : "FAIL");
   std::fflush(stdout);
 }
 
@@ -423,7 +428,7 @@ void write_result(std::ostream& out, const result& r, const options& o) {
     out << (i != 0 ? ",\n        " : "\n        ") << "{\"text\": " << json_string(b.text)
         << ", \"value\": " << json_number(b.value) << ", \"shown\": " << json_string(b.shown)
         << ", \"pass\": " << (b.pass ? "true" : "false")
-        << ", \"judged\": " << (o.quick ? "false" : "true") << "}";
+        << ", \"judged\": " << (o.quick || !b.judged ? "false" : "true") << "}";
   }
   out << (r.bars.empty() ? "]}" : "\n      ]}");
 }

@@ -93,6 +93,7 @@ struct bar {
   double value = 0;   // what was measured, in the unit of `shown`
   std::string shown;  // the value as printed, e.g. "6.1x"
   bool pass = false;
+  bool judged = true;  // false: the run could not measure what it needs (a missing baseline)
 };
 
 struct result {
@@ -135,6 +136,8 @@ std::vector<row> run_rounds(std::string_view workload, const std::vector<impleme
 
 // Builds a bar: `pass` says whether `value` meets the target.
 bar make_bar(std::string text, double value, std::string shown, bool pass);
+// A bar this run cannot judge, `why` printed in place of the value; it never fails --strict.
+bar unjudged_bar(std::string text, std::string why);
 
 // --- output -----------------------------------------------------------------------------------
 
