@@ -10,6 +10,11 @@
 // default; `-static-libasan` for g++, which sluice's sanitizer build uses): they are declared weak
 // and skipped when absent, e.g. with g++'s shared libasan, where a fork stays as unsafe as it is
 // for any program under that runtime.
+//
+// Also, under any ASan: a worker process does not check for leaks when it exits (through a
+// callable's exit(), say). Its heap is a copy of its parent's, whose owners are threads that do
+// not exist in it, so every block would look leaked, and the report would turn the worker's exit
+// code into an abort.
 #if defined(__SANITIZE_ADDRESS__)
 #define SLUICE_ASAN 1
 #elif defined(__has_feature)
@@ -19,6 +24,13 @@
 #endif
 
 #include "process.hpp"
+
+#if defined(SLUICE_ASAN)
+// LeakSanitizer's hook, called when the process exits. Weak: a program's own definition wins.
+extern "C" [[gnu::weak]] int __lsan_is_turned_off() {  // NOLINT: the runtime's name
+  return sluice::detail::worker_process() ? 1 : 0;
+}
+#endif
 
 #if defined(SLUICE_ASAN) && ((defined(__clang__) && __clang_major__ < 18) || \
                              (!defined(__clang__) && defined(__GNUC__) && __GNUC__ < 14))

@@ -12,6 +12,7 @@ namespace sluice::detail {
 namespace {
 
 std::atomic<bool> in_forked_child{false};
+std::atomic<bool> in_worker_process{false};
 
 // Fixed storage: the child handler must not allocate or lock.
 std::array<std::atomic<void (*)()>, 16> forgetters{};
@@ -41,6 +42,9 @@ void watch_forks() noexcept {
 void keep_abandoned(const void* state) noexcept {
   if (state != nullptr && abandoned_count < abandoned.size()) abandoned[abandoned_count++] = state;
 }
+
+void mark_worker_process() noexcept { in_worker_process.store(true, std::memory_order_relaxed); }
+bool worker_process() noexcept { return in_worker_process.load(std::memory_order_relaxed); }
 
 bool forked_child() noexcept { return in_forked_child.load(std::memory_order_relaxed); }
 

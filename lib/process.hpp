@@ -22,6 +22,11 @@ void watch_forks() noexcept;
 // (asan_fork.cpp). Called once, while the program starts; does nothing in other builds.
 void hold_sanitizer_locks_across_fork() noexcept;
 
+// Marks this process as a worker process (spawner.cpp, in the child, before the callable runs);
+// worker_process() then says so.
+void mark_worker_process() noexcept;
+bool worker_process() noexcept;
+
 // True in a child made by fork() after sluice had started a thread in an ancestor.
 bool forked_child() noexcept;
 

@@ -66,6 +66,7 @@ namespace {
                                 const std::function<void()>& child_main) noexcept {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(127);  // the parent died before the line above
+  mark_worker_process();
   struct sigaction deflt {};
   deflt.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &deflt, nullptr);  // fails for KILL, STOP
