@@ -358,7 +358,7 @@ struct worker_set::state {
       dispatch();
       tick_while_busy();
     }
-    stop_everything(closed_error());
+    stop_everything(cancelled_error());
   }
 
   void handle(std::uint64_t data) {
@@ -820,7 +820,6 @@ struct worker_set::state {
     return std::make_exception_ptr(std::runtime_error(
         "sluice: " + options.who + ": stopped before this item's result arrived"));
   }
-  std::exception_ptr closed_error() const { return cancelled_error(); }
 
   void poke() noexcept {
     const std::uint64_t one = 1;
