@@ -273,7 +273,7 @@ void run_item(std::uint64_t batch, std::uint32_t index, std::string_view input,
 struct worker_set::state {
   // A submitted batch, until its last item is answered.
   struct batch_state {
-    process_batch items;
+    const process_batch* items;  // the submitter's, alive until the reply's batch_done()
     process_reply* reply;
     std::vector<char> answered;  // per item
     std::size_t remaining;       // items not answered
@@ -393,7 +393,7 @@ struct worker_set::state {
 
   // Moves submitted batches into the queue; true when the set is being destroyed.
   bool take_incoming() {
-    std::vector<std::pair<process_batch, process_reply*>> taken;
+    std::vector<std::pair<const process_batch*, process_reply*>> taken;
     bool cancel_now = false;
     bool close_now = false;
     {
@@ -404,8 +404,8 @@ struct worker_set::state {
     }
     for (auto& [items, reply] : taken) {
       const std::uint64_t id = next_batch++;
-      const auto count = static_cast<std::uint32_t>(items.size());
-      batches.emplace(id, batch_state{std::move(items), reply, std::vector<char>(count, 0), count});
+      const auto count = static_cast<std::uint32_t>(items->size());
+      batches.emplace(id, batch_state{items, reply, std::vector<char>(count, 0), count});
       queue.push_back({id, 0, count});
       queued += count;
     }
@@ -506,7 +506,7 @@ struct worker_set::state {
   }
 
   void send_piece(worker& w, piece p) {
-    const process_batch& items = batches.at(p.batch).items;
+    const process_batch& items = *batches.at(p.batch).items;
     const std::uint32_t from = p.first == 0 ? 0 : items.ends[p.first - 1];
     const std::uint32_t to = items.ends[p.first + p.count - 1];
     const std::size_t at = w.to_send.size();
@@ -835,7 +835,7 @@ struct worker_set::state {
   std::atomic<std::size_t> forked{0};
 
   std::mutex mu;
-  std::vector<std::pair<process_batch, process_reply*>> incoming;  // guarded by mu
+  std::vector<std::pair<const process_batch*, process_reply*>> incoming;  // guarded by mu
   bool cancelled = false;                                          // guarded by mu
   bool closing = false;                                            // guarded by mu
 
@@ -878,7 +878,7 @@ worker_set::~worker_set() {
   state_->close_all();
 }
 
-void worker_set::submit(process_batch batch, process_reply& reply) {
+void worker_set::submit(const process_batch& batch, process_reply& reply) {
   if (batch.size() == 0) {
     reply.batch_done();
     return;
@@ -886,7 +886,7 @@ void worker_set::submit(process_batch batch, process_reply& reply) {
   {
     std::lock_guard lock(state_->mu);
     if (!state_->cancelled) {
-      state_->incoming.emplace_back(std::move(batch), &reply);
+      state_->incoming.emplace_back(&batch, &reply);
       state_->poke();
       return;
     }

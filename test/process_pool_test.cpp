@@ -4,13 +4,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <csignal>
 #include <cstdlib>
 #include <future>
 #include <list>
+#include <map>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -151,6 +156,87 @@ TEST_SUITE("pmap and opmap in worker processes") {
     REQUIRE_FALSE(results[3].ok());
     CHECK(results[3].error().attempts.size() == 2);
     CHECK(results[4].value() == 40);
+  }
+
+  TEST_CASE("pmap in processes reads a single-pass input a few batches ahead, not all of it") {
+    sluice_test::watchdog guard{60s};
+    sluice_test::shared_counters counts;  // [0]: elements run by the workers
+    constexpr std::int64_t kElements = 40'000;
+    constexpr std::int64_t kAhead = (2 + 2) * 1024;  // (workers + 2) batches of 1024
+    std::int64_t produced = 0;
+    std::int64_t most_ahead = 0;
+    auto elements = [&]() -> sluice::generator<int> {
+      for (int i = 0; i < kElements; ++i) {
+        most_ahead = std::max(most_ahead, produced - counts[0].load());
+        ++produced;
+        co_yield i;
+      }
+    };
+    auto counted = [&counts](int x) {
+      counts[0].fetch_add(1);
+      return x + 1;
+    };
+    const std::vector<int> out =
+        sluice::pmap(counted, elements(), {.workers = 2, .mode = sluice::execution::process});
+    REQUIRE(out.size() == static_cast<std::size_t>(kElements));
+    CHECK(out.front() == 1);
+    CHECK(out.back() == kElements);
+    CHECK(produced == kElements);
+    CHECK(most_ahead <= kAhead);
+  }
+
+  TEST_CASE("the first failure in input order ends a process map, whichever fails first") {
+    sluice_test::watchdog guard{60s};
+    auto late_then_early = [](int x) {
+      if (x == 7) throw std::runtime_error("seven");
+      if (x == 2) {
+        std::this_thread::sleep_for(50ms);  // fails after item 7 has failed
+        throw std::runtime_error("two");
+      }
+      return x;
+    };
+    try {
+      sluice::process_pool{4}.map(late_then_early, first_numbers(20));
+      FAIL("map did not throw");
+    } catch (const sluice::worker_error& e) {
+      CHECK(e.index() == 2);
+      CHECK(e.input_text() == "2");
+    }
+    try {
+      sluice::pmap(late_then_early, first_numbers(20),
+                   {.workers = 4, .mode = sluice::execution::process});
+      FAIL("pmap did not throw");
+    } catch (const sluice::remote_error& e) {
+      CHECK(std::string(e.what()) == "two");
+    }
+  }
+
+  TEST_CASE("pmap in processes calls a void f, and takes a map's pairs and an rvalue range") {
+    sluice_test::watchdog guard{60s};
+    sluice_test::shared_counters counts;
+    sluice::pmap([&counts](int x) { counts[0].fetch_add(x); }, first_numbers(101),
+                 {.workers = 2, .mode = sluice::execution::process});
+    CHECK(counts[0].load() == 5050);
+
+    const std::map<std::string, int> ages{{"ada", 36}, {"alan", 41}, {"grace", 85}};
+    auto line = [](const std::pair<std::string, int>& p) {
+      return p.first + "=" + std::to_string(p.second);
+    };
+    CHECK(sluice::pmap(line, ages, {.workers = 2, .mode = sluice::execution::process}) ==
+          std::vector<std::string>{"ada=36", "alan=41", "grace=85"});
+
+    auto take = [](std::string s) { return s + "!"; };
+    CHECK(sluice::pmap(take, std::vector<std::string>{"a", "b"},
+                       {.workers = 2, .mode = sluice::execution::process}) ==
+          std::vector<std::string>{"a!", "b!"});
+  }
+
+  TEST_CASE("an empty input forks no worker") {
+    sluice_test::watchdog guard{60s};
+    const std::size_t children_before = sluice_test::children_of_this_process();
+    std::vector<int> none;
+    CHECK(sluice::process_pool{2}.map(sluice_test::twice, none).empty());
+    CHECK(sluice_test::children_of_this_process() == children_before);
   }
 
   TEST_CASE("a type without a codec is refused when the call is made, naming both types") {

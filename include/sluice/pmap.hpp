@@ -26,8 +26,10 @@
 //   `workers` worker processes forked for the call and its result sent back, by sluice::codec
 //   (an element or result type without one throws std::invalid_argument when the call is made);
 //   a worker's crash fails that element with sluice::worker_crashed, an exception arrives as
-//   sluice::remote_error (docs/processes.md). Elements go through the queues, never in chunks of
-//   positions.
+//   sluice::remote_error (docs/processes.md). pmap reads any input in batches of elements
+//   (never more than a few batches per worker ahead of the results) and keeps input order;
+//   pmap's first failure in input order is thrown once the workers are gone. opmap's elements
+//   go through the engine's queues, one round trip each, under its resilience options.
 #pragma once
 
 #include <chrono>
@@ -35,11 +37,14 @@
 #include <optional>
 #include <ranges>
 #include <utility>
+#include <type_traits>
+#include <typeinfo>
 #include <vector>
 
 #include <sluice/cache.hpp>
 #include <sluice/circuit_breaker.hpp>
 #include <sluice/detail/pools/parallel_map.hpp>
+#include <sluice/detail/pools/process_map.hpp>
 #include <sluice/execution.hpp>
 #include <sluice/rate_limit.hpp>
 #include <sluice/result.hpp>
@@ -79,7 +84,16 @@ auto pmap(F&& f, Range&& items, const pmap_options& options = {}) {
   config.ordered = options.ordered;
   config.progress = options.progress;
   config.errors = detail::map_errors::original;
-  config.in_processes = options.mode == execution::process;
+  if (options.mode == execution::process) {
+    using V = detail::queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
+    using R = detail::map_result_t<F, detail::element_arg_t<Range&&>>;
+    detail::check_map_callable<F, detail::element_arg_t<Range&&>>();
+    if constexpr (detail::crosses_processes<V, R>) {
+      return detail::process_map(f, std::forward<Range>(items), config);
+    } else {
+      detail::reject_process_mode(config.where, typeid(V), typeid(R));
+    }
+  }
   return detail::parallel_map(f, std::forward<Range>(items), config);
 }
 

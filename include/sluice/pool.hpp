@@ -67,8 +67,8 @@ class thread_pool {
   // at most a few queues' worth ahead of the reader.
   template <class F, std::ranges::input_range Range>
   auto imap(F&& f, Range&& items) {
-    return detail::lazy_map(std::forward<F>(f), std::forward<Range>(items),
-                            config("thread_pool::imap"));
+    return detail::lazy_map<false>(std::forward<F>(f), std::forward<Range>(items),
+                                   config("thread_pool::imap"));
   }
 
   // map on a background thread (over the pool's own copy of items, whose elements f gets as

@@ -31,6 +31,7 @@
 #include <sluice/codec.hpp>
 #include <sluice/detail/pools/background.hpp>
 #include <sluice/detail/pools/parallel_map.hpp>
+#include <sluice/detail/pools/process_map.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/stream.hpp>
 
@@ -67,15 +68,15 @@ class process_pool {
   template <class F, std::ranges::input_range Range>
   auto map(F&& f, Range&& items) {
     check_codecs<F, Range>();
-    return detail::parallel_map(f, std::forward<Range>(items), config("process_pool::map"));
+    return detail::process_map(f, std::forward<Range>(items), config("process_pool::map"));
   }
 
   // f over every element, lazily, in input order.
   template <class F, std::ranges::input_range Range>
   auto imap(F&& f, Range&& items) {
     check_codecs<F, Range>();
-    return detail::lazy_map(std::forward<F>(f), std::forward<Range>(items),
-                            config("process_pool::imap"));
+    return detail::lazy_map<true>(std::forward<F>(f), std::forward<Range>(items),
+                                  config("process_pool::imap"));
   }
 
   // map on a background thread, over the pool's own copy of items; the future holds its
@@ -90,7 +91,7 @@ class process_pool {
     background_.start(detail::fulfil(
         std::move(promise), [this, f = std::decay_t<F>(std::forward<F>(f)),
                              items = std::decay_t<Range>(std::forward<Range>(items))]() mutable {
-          return detail::parallel_map(f, std::move(items), config("process_pool::amap"));
+          return detail::process_map(f, std::move(items), config("process_pool::amap"));
         }));
     return future;
   }
@@ -109,7 +110,6 @@ class process_pool {
     c.where = where;
     c.workers = workers_;
     c.errors = detail::map_errors::worker_error;
-    c.in_processes = true;
     return c;
   }
 

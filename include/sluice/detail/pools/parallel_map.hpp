@@ -1,11 +1,14 @@
-// Internal: how pmap, opmap and thread_pool walk an input on the pipeline engine.
+// Internal: how pmap, opmap, thread_pool and process_pool::imap walk an input on the pipeline
+// engine.
 //
 //   sized random-access input:  producer of index chunks -> task(run a chunk, concurrency =
 //                               workers) -> caller counts chunks; each output written in place
 //   any other input:            producer of elements -> task(f, concurrency = workers, ordered)
 //                               -> caller collects the outputs from the stream
-//   in worker processes:        as any other input, with the task marked sluice::process (each
-//                               element crosses to a worker process and back by sluice::codec)
+//   in worker processes (opmap, process_pool::imap): as any other input, with the task marked
+//                               sluice::process (each element crosses to a worker process and
+//                               back by sluice::codec). pmap and process_pool::map do without
+//                               the engine there (process_map.hpp).
 //
 // A chunk is a run of positions [begin, end). Chunks shrink as the input runs out (guided
 // scheduling: a chunk is 1/(8 × workers) of what is left, at least 1), so a long input costs a
@@ -39,6 +42,7 @@
 #include <sluice/codec.hpp>
 #include <sluice/detail/failure.hpp>
 #include <sluice/detail/invoke.hpp>
+#include <sluice/detail/pools/map_common.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/generator.hpp>
 #include <sluice/progress.hpp>
@@ -50,17 +54,6 @@
 #include <sluice/task.hpp>
 
 namespace sluice::detail {
-
-// Throws std::invalid_argument naming `who` ("pmap", "thread_pool") when `workers` exceeds
-// sluice::max_concurrency (lib/options.cpp).
-void check_workers(std::size_t workers, std::string_view who);
-
-// `workers`, or the core count for 0. Exceptions: as check_workers.
-inline std::size_t workers_or_default(std::size_t workers, std::string_view who) {
-  check_workers(workers, who);
-  if (workers != 0) return workers;
-  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
-}
 
 // A thread_pool's shared part: its size, and the slots every call of f made through it holds.
 struct pool_state {
@@ -111,66 +104,6 @@ class pool_slot {
   bool borrowed_;
   slot_frame frame_{};
 };
-
-enum class map_errors {
-  original,      // pmap: the first exception, unchanged
-  worker_error,  // thread_pool: wrapped in sluice::worker_error (position, input text)
-};
-
-struct map_config {
-  const char* where = "sluice::pmap";  // names the call in errors, stats and failures
-  std::size_t workers = 1;
-  bool ordered = true;
-  bool progress = false;
-  map_errors errors = map_errors::original;
-  std::shared_ptr<pool_state> pool{};  // a thread_pool's, or none
-  bool borrowed = false;  // called inside a call of f of `pool`: runs in the caller's slot
-  bool in_processes = false;  // f runs in worker processes (docs/processes.md)
-};
-
-// ---- calling f --------------------------------------------------------------------------------
-
-// The element of Range as f gets it: moved out of an rvalue range, else as the range yields it.
-template <class Range>
-using element_arg_t = std::conditional_t<std::is_lvalue_reference_v<Range>,
-                                         std::ranges::range_reference_t<std::remove_reference_t<Range>>,
-                                         std::ranges::range_rvalue_reference_t<Range>>;
-
-// What f returns for an element passed as X (void when f returns void); f is called through
-// detail::call, as a task's callable is: f(x), or f(x, stop_token) when it takes one.
-template <class F, class X>
-using map_result_t = std::remove_cvref_t<call_result_t<F, X>>;
-
-template <class F, class X>
-constexpr void check_map_callable() {
-  static_assert(callable_with<F, X>,
-                "sluice: pmap / opmap / thread_pool: f cannot be called with an element of the "
-                "range; it is called as a const callable (from several threads at once) as "
-                "f(element) or f(element, std::stop_token)");
-}
-
-// What an item's output stands for when f returns void.
-struct no_value {};
-
-}  // namespace sluice::detail
-
-// Nothing to send back from a worker process for an f that returns void.
-template <>
-struct sluice::codec<sluice::detail::no_value> {
-  static void encode(const detail::no_value&, writer&) noexcept {}
-  static detail::no_value decode(reader&) noexcept { return {}; }
-};
-
-namespace sluice::detail {
-
-// Whether elements of type V and f's results R can cross to worker processes and back.
-template <class V, class R>
-inline constexpr bool crosses_processes = has_codec<V> && (std::is_void_v<R> || has_codec<R>);
-
-// pmap's and opmap's mode is a value, so a type without a codec shows when the call is made:
-// throws std::invalid_argument naming the call and both types.
-[[noreturn]] void reject_process_mode(std::string_view where, const std::type_info& element,
-                                      const std::type_info& result);
 
 // The callable of the per-item task: f under a pool slot. Owned (imap keeps a copy of f) or
 // borrowed (the eager calls). It takes a trailing stop_token only when f does, so the engine
@@ -259,29 +192,6 @@ class output_cells<void> {
   explicit output_cells(std::size_t /*n*/) {}
   void take() && {}
 };
-
-// A progress bar when the call asked for one.
-class map_progress {
- public:
-  map_progress(bool wanted, std::optional<std::uint64_t> total) {
-    if (wanted) bar_.emplace(progress_options{.total = total});
-  }
-  void advance(std::uint64_t count) noexcept {
-    if (bar_) bar_->advance(count);
-  }
-
- private:
-  std::optional<progress_bar> bar_;
-};
-
-template <class Range>
-std::optional<std::uint64_t> size_if_known(Range& items) {
-  if constexpr (std::ranges::sized_range<Range>) {
-    return static_cast<std::uint64_t>(std::ranges::size(items));
-  } else {
-    return std::nullopt;
-  }
-}
 
 // ---- the chunked path: sized random-access inputs ---------------------------------------------
 
@@ -402,20 +312,6 @@ auto map_in_chunks(const F& f, Range&& items, const map_config& config) {
 
 // ---- the per-item path: any input range ----------------------------------------------------------
 
-// What an element travels through a queue as: itself, or for a map's std::pair<const K, V> a
-// std::pair<K, V> (a queue slot must be assignable); f taking the pair by const reference still
-// binds to it.
-template <class V>
-struct queued {
-  using type = V;
-};
-template <class K, class T>
-struct queued<std::pair<const K, T>> {
-  using type = std::pair<K, T>;
-};
-template <class V>
-using queued_t = typename queued<V>::type;
-
 // A branch producer's range as the elements' queued type (only for std::pair<const K, V>).
 template <class Q, class Range>
 generator<Q> as_queued(Range& items) {
@@ -508,30 +404,20 @@ auto item_stream(Fn fn, Range&& items, task_options options, const map_config& c
   }
 }
 
-// item_stream for f, in threads or, when the config says so, in worker processes.
-template <bool Owned, class F, bool OwnsF, class Range>
+// item_stream for f, in threads or (InProcesses) in worker processes.
+template <bool Owned, bool InProcesses, class F, bool OwnsF, class Range>
 auto calls_stream(item_call<F, OwnsF> call, Range&& items, task_options options,
                   const map_config& config) {
-  using V = queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
-  using R = map_result_t<F, V&&>;
-  if (config.in_processes) {
-    if constexpr (crosses_processes<V, R>) {
-      call.pool = nullptr;  // a worker process has no slot to take: the set has `workers`
-      return item_stream<Owned, true>(std::move(call), std::forward<Range>(items),
-                                      std::move(options), config);
-    } else {
-      reject_process_mode(config.where, typeid(V), typeid(R));
-    }
-  }
-  return item_stream<Owned>(std::move(call), std::forward<Range>(items), std::move(options),
-                            config);
+  if constexpr (InProcesses) call.pool = nullptr;  // a worker process has no slot to take
+  return item_stream<Owned, InProcesses>(std::move(call), std::forward<Range>(items),
+                                         std::move(options), config);
 }
 
 template <class F, class Range>
 auto map_items(const F& f, Range&& items, const map_config& config) {
   using R = map_result_t<F, queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>&&>;
   map_progress progress(config.progress, size_if_known(items));
-  auto outputs = calls_stream<!std::is_lvalue_reference_v<Range>>(
+  auto outputs = calls_stream<!std::is_lvalue_reference_v<Range>, false>(
       item_call<F, false>{&f, config.pool, config.borrowed}, std::forward<Range>(items),
       item_options(config), config);
   if constexpr (std::is_void_v<R>) {
@@ -549,28 +435,21 @@ auto map_items(const F& f, Range&& items, const map_config& config) {
 
 // ---- the entry points ----------------------------------------------------------------------------
 
-// pmap and thread_pool::map: std::vector<R> in input order (see map_config::ordered), or void.
+// pmap and thread_pool::map, in threads: std::vector<R> in input order (see
+// map_config::ordered), or void.
 template <class F, class Range>
 auto parallel_map(const F& f, Range&& items, const map_config& config) {
   check_map_callable<F, element_arg_t<Range&&>>();
   if constexpr (chunkable<Range>) {
-    if (config.in_processes) {  // elements cross one by one: through the queues
-      using V = queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
-      using R = map_result_t<F, V&&>;
-      if constexpr (crosses_processes<V, R>) {
-        return map_items(f, std::forward<Range>(items), config);
-      } else {
-        reject_process_mode(config.where, typeid(V), typeid(R));
-      }
-    }
     return map_in_chunks(f, std::forward<Range>(items), config);
   } else {
     return map_items(f, std::forward<Range>(items), config);
   }
 }
 
-// thread_pool::imap: a lazy stream of f's outputs in input order; owns f and the range.
-template <class F, class Range>
+// thread_pool::imap and (InProcesses) process_pool::imap: a lazy stream of f's outputs in
+// input order; owns f and the range.
+template <bool InProcesses, class F, class Range>
 auto lazy_map(F&& f, Range&& items, map_config config) {
   using Fn = std::decay_t<F>;
   using Items = std::decay_t<Range>;
@@ -579,7 +458,7 @@ auto lazy_map(F&& f, Range&& items, map_config config) {
   static_assert(!std::is_void_v<map_result_t<Fn, V&&>>,
                 "sluice: thread_pool::imap: f returns void, so there is nothing to stream; use map");
   config.ordered = true;
-  return calls_stream<true>(
+  return calls_stream<true, InProcesses>(
       item_call<Fn, true>{Fn(std::forward<F>(f)), config.pool, config.borrowed},
       Items(std::forward<Range>(items)), item_options(config), config);
 }
@@ -614,17 +493,27 @@ auto parallel_map_in_place(const F& f, Range&& items, map_config config,
       progress.advance(1);
     }
   };
-  auto outputs = calls_stream<!std::is_lvalue_reference_v<Range>>(
-      item_call<F, false>{&f, config.pool, config.borrowed}, std::forward<Range>(items),
-      std::move(options), config);
-  while (auto x = outputs.next()) {
-    take_failures(false);
-    if constexpr (std::is_void_v<R>) {
-      all.emplace_back();
-    } else {
-      all.emplace_back(std::move(*x));
+  auto collect = [&](auto outputs) {
+    while (auto x = outputs.next()) {
+      take_failures(false);
+      if constexpr (std::is_void_v<R>) {
+        all.emplace_back();
+      } else {
+        all.emplace_back(std::move(*x));
+      }
+      progress.advance(1);
     }
-    progress.advance(1);
+  };
+  constexpr bool owned = !std::is_lvalue_reference_v<Range>;
+  item_call<F, false> call{&f, config.pool, config.borrowed};
+  if (!config.in_processes) {
+    collect(calls_stream<owned, false>(call, std::forward<Range>(items), std::move(options),
+                                       config));
+  } else if constexpr (crosses_processes<V, R>) {
+    collect(calls_stream<owned, true>(call, std::forward<Range>(items), std::move(options),
+                                      config));
+  } else {
+    reject_process_mode(config.where, typeid(V), typeid(R));
   }
   take_failures(true);
   return all;

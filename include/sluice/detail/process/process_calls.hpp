@@ -12,14 +12,11 @@
 // any failure. When the run stops, its calls in flight return at once: the workers are killed.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <exception>
 #include <mutex>
 #include <optional>
 #include <stop_token>
-#include <string>
-#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -28,92 +25,11 @@
 #include <sluice/detail/engine/call_executor.hpp>
 #include <sluice/detail/engine/stage.hpp>
 #include <sluice/detail/invoke.hpp>
+#include <sluice/detail/process/batch_answers.hpp>
 #include <sluice/detail/process/worker_set.hpp>
 #include <sluice/detail/resilience/task_guard.hpp>
 
 namespace sluice::detail {
-
-// The answers to one submitted batch, taken in the batch's order as they arrive: each item's
-// result bytes or its error.
-class awaited_batch final : public process_reply {
- public:
-  explicit awaited_batch(std::size_t count) : results_(count), errors_(count), answered_(count) {}
-
-  // On the I/O thread. An item's slot is written before it is marked answered, under mu_, and
-  // never again.
-  void item_done(std::size_t index, std::string_view result,
-                 std::exception_ptr error) noexcept override {
-    if (error) {
-      errors_[index] = std::move(error);
-    } else {
-      results_[index].assign(result);
-    }
-    std::lock_guard lock(mu_);
-    answered_[index] = 1;
-    if (index == awaited_) answered_cv_.notify_one();
-  }
-  void batch_done() noexcept override {
-    std::lock_guard lock(mu_);
-    done_ = true;
-    answered_cv_.notify_one();
-  }
-
-  // Then on the waiting thread: waits until item `from` is answered; returns the end of the run
-  // of answered items that starts there.
-  std::size_t wait_from(std::size_t from) {
-    std::unique_lock lock(mu_);
-    awaited_ = from;
-    answered_cv_.wait(lock, [&] { return answered_[from] != 0; });
-    std::size_t end = from + 1;
-    while (end < answered_.size() && answered_[end] != 0) ++end;
-    return end;
-  }
-  // Waits for batch_done(): the set touches this object no more.
-  void wait_done() noexcept {
-    std::unique_lock lock(mu_);
-    answered_cv_.wait(lock, [&] { return done_; });
-  }
-  const std::exception_ptr& error(std::size_t index) const noexcept { return errors_[index]; }
-  std::string_view result(std::size_t index) const noexcept { return results_[index]; }
-
- private:
-  std::vector<std::string> results_;
-  std::vector<std::exception_ptr> errors_;
-  std::mutex mu_;
-  std::condition_variable answered_cv_;
-  std::vector<char> answered_;  // guarded by mu_
-  std::size_t awaited_ = 0;     // guarded by mu_
-  bool done_ = false;           // guarded by mu_
-};
-
-// Until the set is done with a batch's answers: cancels the set when an answer's handling
-// threw (so that every item is answered at once), then waits for batch_done().
-class batch_scope {
- public:
-  batch_scope(worker_set& workers, awaited_batch& answers) : workers_(workers), answers_(answers) {}
-  batch_scope(const batch_scope&) = delete;
-  batch_scope& operator=(const batch_scope&) = delete;
-  ~batch_scope() {
-    if (std::uncaught_exceptions() > exceptions_) workers_.cancel();
-    answers_.wait_done();
-  }
-
- private:
-  worker_set& workers_;
-  awaited_batch& answers_;
-  int exceptions_ = std::uncaught_exceptions();
-};
-
-// What a worker process does with one item of a task: decode, call, encode.
-template <class Fn, class In, class Result>
-serve_function serve_calls_of(const Fn& fn) {
-  return [&fn](std::string_view input, std::string& output) {
-    In item = sluice::decode<In>(input);
-    const std::stop_source never_stopped;
-    writer out(output);
-    out.write(static_cast<const Result&>(detail::call(fn, never_stopped, item)));
-  };
-}
 
 template <class Fn, class In>
 class process_calls {
@@ -161,13 +77,9 @@ class process_calls {
                   OnResult&& on_result, OnError&& on_error) {
     link(stop);
     process_batch batch;
-    for (std::size_t k = 0; k < count; ++k) {
-      writer out(batch.bytes);
-      out.write(*inputs[k]);
-      batch.end_item();
-    }
+    for (std::size_t k = 0; k < count; ++k) encode_into(batch, *inputs[k]);
     awaited_batch answers(count);
-    workers_.submit(std::move(batch), answers);
+    workers_.submit(batch, answers);
     const batch_scope scope(workers_, answers);
     for (std::size_t k = 0; k < count;) {
       for (const std::size_t end = answers.wait_from(k); k < end; ++k) {
@@ -205,11 +117,9 @@ class process_calls {
 
   result_type round_trip(const In& input) {
     process_batch batch;
-    writer out(batch.bytes);
-    out.write(input);
-    batch.end_item();
+    encode_into(batch, input);
     awaited_batch answer(1);
-    workers_.submit(std::move(batch), answer);
+    workers_.submit(batch, answer);
     answer.wait_done();
     if (answer.error(0)) std::rethrow_exception(answer.error(0));
     return sluice::decode<result_type>(answer.result(0));

@@ -51,6 +51,11 @@ struct process_batch {
   std::vector<std::uint32_t> ends;  // item i is bytes[ends[i - 1] (0 for the first), ends[i])
 
   std::size_t size() const noexcept { return ends.size(); }
+  // Item i's encoded input.
+  std::string_view item(std::size_t i) const noexcept {
+    const std::uint32_t begin = i == 0 ? 0 : ends[i - 1];
+    return std::string_view(bytes).substr(begin, ends[i] - begin);
+  }
   // Marks the end of the item whose bytes were just appended.
   void end_item() { ends.push_back(static_cast<std::uint32_t>(bytes.size())); }
 };
@@ -79,9 +84,10 @@ class worker_set {
   worker_set& operator=(const worker_set&) = delete;
   ~worker_set();
 
-  // Queues a batch (at least one item); `reply` is told each item's outcome once, then that the
-  // batch is done, on the I/O thread, and must live until then. Thread-safe.
-  void submit(process_batch batch, process_reply& reply);
+  // Queues a batch; `reply` is told each item's outcome once, then that the batch is done, on
+  // the I/O thread. `batch` and `reply` are borrowed until then (an empty batch: done at once,
+  // on this thread). Thread-safe.
+  void submit(const process_batch& batch, process_reply& reply);
 
   // Kills every worker now; every item not answered yet is answered with an error. Items
   // submitted afterwards are answered with that error at once, on the submitting thread.
