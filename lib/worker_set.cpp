@@ -71,6 +71,7 @@ struct shared_page {
   // Advanced each time the mirror is emptied, before it is written again: a copy taken while
   // it stayed the same is whole (see harvest()).
   std::atomic<std::uint64_t> epoch;
+  std::atomic<std::int64_t> busy_ns;  // time spent in serve(), every item so far
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "shared between processes");
 constexpr std::size_t kMirrorOffset = 64;
@@ -198,7 +199,8 @@ void run_item(std::uint64_t batch, std::uint32_t index, std::string_view input,
   page->ticket.store(0, std::memory_order_relaxed);
   page->batch.store(batch, std::memory_order_relaxed);
   page->index.store(index, std::memory_order_relaxed);
-  page->started.store(now_ns(), std::memory_order_relaxed);
+  const std::int64_t started = now_ns();
+  page->started.store(started, std::memory_order_relaxed);
   page->ticket.store(++tickets, std::memory_order_release);
   bytes.clear();
   frame_kind kind = frame_kind::result;
@@ -214,6 +216,9 @@ void run_item(std::uint64_t batch, std::uint32_t index, std::string_view input,
     bytes.push_back('\0');
     bytes += what.what;
   }
+  // This process is the only writer.
+  page->busy_ns.store(page->busy_ns.load(std::memory_order_relaxed) + (now_ns() - started),
+                      std::memory_order_relaxed);
   results.add(kind, bytes);
   page->ticket.store(0, std::memory_order_release);
 }
@@ -303,6 +308,7 @@ struct worker_set::state {
     std::uint64_t last_ticket = 0;  // its item at the timer's last tick
     std::uint64_t harvested_epoch = ~std::uint64_t{0};  // its mirror when last harvested
     std::uint64_t harvested_bytes = 0;
+    std::int64_t busy_counted = 0;  // of its page's busy_ns, added to options.busy_ns
     bool alive() const { return pid > 0; }
   };
 
@@ -565,8 +571,17 @@ struct worker_set::state {
       if (n < 0 && errno == EINTR) continue;
       const std::size_t used = take_frames(w, w.received);
       w.received.erase(0, used);
+      count_busy(w);
       return n < 0;  // EAGAIN: more later; 0: end of file
     }
+  }
+
+  // Adds the time the worker has spent in calls since the last count to options.busy_ns.
+  void count_busy(worker& w) {
+    if (options.busy_ns == nullptr) return;
+    const std::int64_t busy = w.page->busy_ns.load(std::memory_order_relaxed);
+    options.busy_ns->fetch_add(busy - w.busy_counted, std::memory_order_relaxed);
+    w.busy_counted = busy;
   }
 
   // Answers the items whose records the complete frames in `bytes` hold; returns the bytes used.
@@ -674,6 +689,7 @@ struct worker_set::state {
       fail_queue(error);
     }
     requeue_unanswered(w);
+    count_busy(w);
     descriptors& fds = worker_descriptors();
     if (w.waiting_to_write) set_writable_watch(w, false);
     fds.close(w.in);

@@ -1,6 +1,6 @@
 // sluice-perf: the performance suite. Runs the workloads (chain, cpu, blocking, memory, shapes,
-// latency, resilience, rate, pmap, pmap_sleep, process; one file each, two in resilience.cpp and
-// two in pmap.cpp) in sluice and in the baselines a user would pick instead,
+// latency, resilience, rate, pmap, pmap_sleep, process, process_latency; one file each, two in
+// resilience.cpp, pmap.cpp and process.cpp) in sluice and in the baselines a user would pick instead,
 // every implementation once per round, prints the medians, the ratios to sluice and each
 // workload's bar lines, and optionally writes everything to JSON. Exit status: 0 when every
 // result checked out; 1 when one did not (or a workload failed); 2 on a usage error; 3 with
@@ -27,7 +27,7 @@ constexpr workload workloads[] = {
     {"shapes", perf::run_shapes},         {"latency", perf::run_latency},
     {"resilience", perf::run_resilience}, {"rate", perf::run_rate},
     {"pmap", perf::run_pmap},             {"pmap_sleep", perf::run_pmap_sleep},
-    {"process", perf::run_process},
+    {"process", perf::run_process},       {"process_latency", perf::run_process_latency},
 };
 
 std::vector<std::string> workload_names() {

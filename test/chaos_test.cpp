@@ -388,6 +388,7 @@ TEST_SUITE("chaos") {
       CHECK((warm > sluice::count())() == 3);
     }
     std::this_thread::sleep_for(200ms);
+    sluice_test::start_symbolizer();  // its pipes are the sanitizer's, for good
     watch.threads = count_threads().others;
     watch.fds = list_dir("/proc/self/fd");
 

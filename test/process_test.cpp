@@ -154,6 +154,45 @@ TEST_SUITE("process mode") {
     CHECK(in_processes(2000) == in_threads(2000));
   }
 
+  TEST_CASE("a process task of concurrency 1 keeps input order without being asked") {
+    sluice_test::watchdog guard{60s};
+    auto negate = [](int x) { return -x; };
+    auto run = (sluice::task(numbers, sluice::branch) | sluice::task(negate, sluice::process)) >
+               sluice::to_vector();
+    const std::vector<int> got = run(5000);
+    REQUIRE(got.size() == 5000);
+    bool in_order = true;
+    for (int i = 0; i < 5000; ++i) in_order = in_order && got[static_cast<std::size_t>(i)] == -i;
+    CHECK(in_order);
+  }
+
+  TEST_CASE("stats().busy is the time the workers spent in calls, not the time callers waited") {
+    sluice_test::watchdog guard{60s};
+    sluice_test::shared_counters started;
+    auto slow_first = [&started](int x) {
+      if (x == 0) {
+        started[0].fetch_add(1);
+        std::this_thread::sleep_for(300ms);
+      }
+      return x;
+    };
+    // Item 1 is handed over while item 0 runs, so it waits in the worker's queue for 300 ms:
+    // time its caller waits, but not time spent in a call.
+    auto items = [&started]() -> sluice::generator<int> {
+      co_yield 0;
+      sluice_test::eventually([&] { return started[0].load() == 1; });
+      co_yield 1;
+    };
+    auto run = sluice::task(items, sluice::branch) | sluice::task(slow_first, sluice::process);
+    auto out = run();
+    std::size_t count = 0;
+    for ([[maybe_unused]] int x : out) ++count;
+    CHECK(count == 2);
+    const auto busy = out.stats()[1].busy;
+    CHECK(busy >= 300ms);
+    CHECK(busy < 450ms);
+  }
+
   TEST_CASE("the callable's captured state reaches the workers, and user types cross by codec") {
     sluice_test::watchdog guard{60s};
     const std::map<int, std::string> names{{0, "zero"}, {1, "one"}, {2, "two"}};

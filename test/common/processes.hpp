@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "gate.hpp"
+#include "sanitizers.hpp"
 
 namespace sluice_test {
 
@@ -51,8 +52,10 @@ class shared_counters {
   std::atomic<std::int64_t>* counters_;
 };
 
-// This process's living children (zombies included), from /proc.
+// This process's living children (zombies included), from /proc; a sanitizer's symbolizer is
+// started first, so that it counts in every reading.
 inline std::size_t children_of_this_process() {
+  start_symbolizer();
   std::size_t count = 0;
   DIR* tasks = opendir("/proc/self/task");
   if (tasks == nullptr) return 0;
@@ -66,8 +69,10 @@ inline std::size_t children_of_this_process() {
   return count;
 }
 
-// This process's open descriptors, from /proc/self/fd (the directory's own one excluded).
+// This process's open descriptors, from /proc/self/fd (the directory's own one excluded); a
+// sanitizer's symbolizer is started first, so that its pipes count in every reading.
 inline std::size_t open_descriptors() {
+  start_symbolizer();
   std::size_t count = 0;
   DIR* fds = opendir("/proc/self/fd");
   if (fds == nullptr) return 0;

@@ -23,6 +23,14 @@
 
 namespace sluice::detail {
 
+// moodycamel's defaults, with room for 128 implicit producers (threads that push without a
+// token, such as a task's workers) before the queue grows their hash: while it grows, every
+// other thread that pushes for the first time spins without yielding, which on few cores can
+// keep the growing thread off them for as long as the spinners hold them.
+struct queue_traits : moodycamel::ConcurrentQueueDefaultTraits {
+  static const std::size_t INITIAL_IMPLICIT_PRODUCER_HASH_SIZE = 256;
+};
+
 // How many room credits a serial producer takes at once (see channel::push).
 inline constexpr std::size_t kCreditBatch = 64;
 // Enough tokens to release every waiter for good when a run stops.
@@ -356,7 +364,7 @@ class channel final : public port<T> {
   std::size_t capacity_;
   std::size_t credit_batch_ = 1;
   std::deque<writer> writers_;  // by producer id; filled while building
-  moodycamel::ConcurrentQueue<envelope<T>> queue_;
+  moodycamel::ConcurrentQueue<envelope<T>, queue_traits> queue_;
   moodycamel::LightweightSemaphore room_;
   moodycamel::LightweightSemaphore items_{0, 1000};  // wakes sleeping readers
   std::atomic<int> sleepers_{0};                    // readers in sleep()

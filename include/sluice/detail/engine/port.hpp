@@ -81,4 +81,11 @@ constexpr std::size_t batch_limit(std::size_t size) {
   return std::clamp<std::size_t>(4096 / (size == 0 ? 1 : size), 1, 128);
 }
 
+// The same for a task whose calls go to other processes a batch at a time (process mode): each
+// batch costs a round trip, so as many items as 64 KiB of a worker's stack frame holds, up to
+// 512.
+constexpr std::size_t remote_batch_limit(std::size_t size) {
+  return std::clamp<std::size_t>(65536 / (size == 0 ? 1 : size), 1, 512);
+}
+
 }  // namespace sluice::detail

@@ -112,8 +112,9 @@ class run_state {
   void activation_done() noexcept;
   friend class activation_target;
 
-  std::vector<std::unique_ptr<node>> nodes_;
+  // Declared before the nodes, which count into them until they are destroyed.
   std::vector<std::unique_ptr<stage_counters>> counters_;  // by position - 1
+  std::vector<std::unique_ptr<node>> nodes_;
   std::vector<activation_target*> targets_;
   std::vector<std::pair<activation_target*, std::size_t>> starters_;
   std::size_t demand_ = 0;  // threads the stages may block at once

@@ -111,20 +111,25 @@ class input_stage : public activation_target {
   stage_counters& counters_;
 };
 
-// Measures a stretch of work for task_stats::busy.
+// Measures a stretch of work, and adds it to task_stats::busy unless told not to (when the
+// calls' time is counted elsewhere).
 class busy_timer {
  public:
-  explicit busy_timer(stage_counters& counters)
-      : counters_(counters), start_(std::chrono::steady_clock::now()) {}
+  explicit busy_timer(stage_counters& counters, bool counted = true)
+      : counters_(counters), counted_(counted), start_(std::chrono::steady_clock::now()) {}
   std::chrono::nanoseconds stop() {
     const auto spent = std::chrono::steady_clock::now() - start_;
-    counters_.busy_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count(),
-                                std::memory_order_relaxed);
+    if (counted_) {
+      counters_.busy_ns.fetch_add(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count(),
+          std::memory_order_relaxed);
+    }
     return spent;
   }
 
  private:
   stage_counters& counters_;
+  bool counted_;
   std::chrono::steady_clock::time_point start_;
 };
 

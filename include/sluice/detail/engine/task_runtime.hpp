@@ -136,7 +136,11 @@ class task_runtime final : public input_stage<In, Out> {
   static_assert(call_executor<Calls, In>);
   using base = input_stage<In, Out>;
   using result_type = typename Calls::result_type;
-  static constexpr std::size_t kBatch = batch_limit(sizeof(envelope<In>));
+  // Whether the call executor sends the calls to other processes (process mode), where it
+  // decides how many callers the task runs with and takes batches that cost a round trip each.
+  static constexpr bool kRemote = requires(const task_config& c) { Calls::callers(c); };
+  static constexpr std::size_t kBatch = kRemote ? remote_batch_limit(sizeof(envelope<In>))
+                                                : batch_limit(sizeof(envelope<In>));
   // Slots an ordered task's window has from the start (fewer when its bound is smaller).
   static constexpr std::size_t kInitialWindow = 64;
 
@@ -151,9 +155,9 @@ class task_runtime final : public input_stage<In, Out> {
       : base(run,
              {.position = config.position,
               .name = config.name,
-              .concurrency = config.concurrency,
+              .concurrency = callers(config),
               .in_capacity = in_capacity,
-              .serial_outlet = config.concurrency == 1 || config.ordered},
+              .serial_outlet = callers(config) == 1 || keeps_order(config)},
              out),
         config_(std::move(config)),
         calls_(fn, config_, counters_),
@@ -287,15 +291,30 @@ class task_runtime final : public input_stage<In, Out> {
 
   using mode = std::variant<serial_mode, concurrent_mode, ordered_mode>;
 
+  // The workers (activations) the task runs with: `concurrency`, unless the call executor
+  // asks for more callers than it has calls at once (process mode, process_calls::callers).
+  static std::size_t callers(const task_config& config) {
+    if constexpr (kRemote) {
+      return Calls::callers(config);
+    } else {
+      return config.concurrency;
+    }
+  }
+  // Whether outputs leave in input order: with `ordered`, or a concurrency of 1 run by more
+  // than one caller.
+  static bool keeps_order(const task_config& config) {
+    return config.ordered || config.concurrency == 1;
+  }
+
   mode choose_mode() const {
-    if (config_.concurrency == 1) return mode(std::in_place_type<serial_mode>);
-    if (!config_.ordered) return mode(std::in_place_type<concurrent_mode>);
-    return mode(std::in_place_type<ordered_mode>,
-                std::max(config_.capacity, config_.concurrency));
+    const std::size_t workers = callers(config_);
+    if (workers == 1) return mode(std::in_place_type<serial_mode>);
+    if (!keeps_order(config_)) return mode(std::in_place_type<concurrent_mode>);
+    return mode(std::in_place_type<ordered_mode>, std::max(config_.capacity, workers));
   }
 
   void run_activation() noexcept override {
-    std::visit([this](auto& m) { work_loop(m); }, mode_);
+    std::visit([this](auto& m) { this->work_loop(m); }, mode_);
   }
 
   // One activation: take a batch, call, pass the outputs on, between batches; retire when the
@@ -355,7 +374,8 @@ class task_runtime final : public input_stage<In, Out> {
   std::chrono::nanoseconds work(Mode& m, batch& b, activation_target*& kept) {
     counters_.items_in.fetch_add(b.count, std::memory_order_relaxed);
     counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
-    busy_timer timer(counters_);
+    // The call executor may count the calls' time itself (process mode: in the workers).
+    busy_timer timer(counters_, !requires { Calls::counts_busy; });
     std::uint64_t emitted = 0;
     m.call(*this, b, emitted);
     for (std::size_t i = 0; i < b.count; ++i) b.items[i].value.reset();
@@ -439,8 +459,8 @@ class task_runtime final : public input_stage<In, Out> {
   // Whether the call executor takes a batch's items in one call (process mode without
   // per-item resilience options); decided once, when the stage is built.
   bool in_batches() const noexcept {
-    if constexpr (requires { calls_.batch_limit(); }) {
-      return calls_.batch_limit() > 1;
+    if constexpr (requires { calls_.takes_batches(); }) {
+      return calls_.takes_batches();
     } else {
       return false;
     }
@@ -461,7 +481,7 @@ class task_runtime final : public input_stage<In, Out> {
   // process() for a whole batch in one call of the executor: outputs, failures and tombstones
   // leave in the batch's order; with `hold`, the batch's last output waits for the flush.
   void process_all(batch& b, std::uint64_t& emitted, bool hold) {
-    if constexpr (requires { calls_.batch_limit(); }) {
+    if constexpr (requires { calls_.takes_batches(); }) {
       if (downstream_gone_.load(std::memory_order_relaxed) || run_.stopping()) return;
       std::array<In*, kBatch> inputs;
       std::array<std::size_t, kBatch> at;
@@ -502,7 +522,7 @@ class task_runtime final : public input_stage<In, Out> {
 
   // compute() for a whole batch in one call of the executor.
   void compute_all(batch& b, std::vector<slot>& done) {
-    if constexpr (requires { calls_.batch_limit(); }) {
+    if constexpr (requires { calls_.takes_batches(); }) {
       for (std::size_t i = 0; i < b.count; ++i) {
         done[i].filled = true;
         done[i].meta = b.items[i].meta;

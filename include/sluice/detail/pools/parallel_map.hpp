@@ -83,6 +83,12 @@ inline bool holds_slot_of(const pool_state& pool) noexcept {
 // Holds one of a pool's slots for its lifetime (nothing without a pool), and marks the thread
 // as holding it. A `borrowed` slot is the caller's, lent to a map nested in its call: nothing is
 // acquired, the thread is only marked. Lives on the stack of the thread that calls f.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+// g++ 12 at -O2 sees the address of a pool_slot on the caller's stack stored in a thread_local;
+// the destructor takes it out again before the slot goes.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
 class pool_slot {
  public:
   pool_slot(pool_state* pool, bool borrowed) : pool_(pool), borrowed_(borrowed) {
@@ -104,6 +110,9 @@ class pool_slot {
   bool borrowed_;
   slot_frame frame_{};
 };
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
 
 // The callable of the per-item task: f under a pool slot. Owned (imap keeps a copy of f) or
 // borrowed (the eager calls). It takes a trailing stop_token only when f does, so the engine

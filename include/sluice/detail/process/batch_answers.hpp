@@ -78,11 +78,15 @@ class awaited_batch final : public process_reply {
   std::string_view result(std::size_t index) const noexcept { return results_[index]; }
 
  private:
-  static constexpr std::size_t kBlock = 64 * 1024;
+  static constexpr std::size_t kFirstBlock = 1024;
+  static constexpr std::size_t kLargestBlock = 64 * 1024;
 
+  // Blocks double from kFirstBlock up to kLargestBlock (a larger result gets one of its own).
   std::string_view keep(std::string_view bytes) {
     if (blocks_.empty() || blocks_.back().capacity() - blocks_.back().size() < bytes.size()) {
-      blocks_.emplace_back().reserve(std::max(kBlock, bytes.size()));
+      const std::size_t next =
+          blocks_.empty() ? kFirstBlock : std::min(2 * blocks_.back().capacity(), kLargestBlock);
+      blocks_.emplace_back().reserve(std::max(next, bytes.size()));
     }
     std::string& block = blocks_.back();
     const std::size_t at = block.size();

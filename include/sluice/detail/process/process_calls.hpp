@@ -33,21 +33,33 @@ namespace sluice::detail {
 
 template <class Fn, class In>
 class process_calls {
-  static constexpr std::size_t kMaxBatch = 1024;
-
  public:
   using result_type = std::remove_cvref_t<call_result_t<Fn, In&&>>;
+
+  // Whether each item makes its own round trip: when a resilience option that acts around each
+  // call (retry, rate, cache, breaker) is set. The timeout is the worker set's.
+  static bool per_item(const task_config& config) noexcept {
+    const task_resilience& r = config.resilience;
+    return r.retry || r.rate || r.cache || r.breaker;
+  }
+
+  // The engine workers the task runs with: two per worker process when it sends batches, so a
+  // worker process has its next batch queued while the results of its last one travel back.
+  static std::size_t callers(const task_config& config) noexcept {
+    return per_item(config) ? config.concurrency : 2 * config.concurrency;
+  }
 
   process_calls(const Fn& fn, const task_config& config, stage_counters& counters)
       : workers_({.who = config.who,
                   .workers = config.concurrency,
                   .timeout = config.resilience.timeout,
-                  .window = 1024},
+                  .window = 1024,
+                  .busy_ns = &counters.busy_ns},
                  serve_calls_of<Fn, In, result_type>(fn)),
         resilience_(config.resilience),
         counters_(counters) {
     resilience_.timeout = {};  // the worker set's: it kills the worker
-    if (resilience_.any()) guard_.emplace(resilience_, config.who);
+    if (per_item(config)) guard_.emplace(resilience_, config.who);
   }
 
   result_type call(In& input, const std::stop_source& stop) {
@@ -65,11 +77,14 @@ class process_calls {
     }
   }
 
-  // How many items one call_batch() may take: 1 when the task has resilience options, which
-  // act around each item's own round trip.
-  std::size_t batch_limit() const noexcept { return guard_ ? 1 : kMaxBatch; }
+  // stats().busy is the time the worker processes spend in the calls, which the worker set
+  // counts, not the time the task's callers wait for them.
+  static constexpr bool counts_busy = true;
 
-  // The calls of `count` items at once (batch_limit() > 1): answers each on this thread, in
+  // Whether call_batch() may be used: not when each item makes its own round trip.
+  bool takes_batches() const noexcept { return !guard_; }
+
+  // The calls of `count` items at once (takes_batches()): answers each on this thread, in
   // order and as soon as it and the items before it are answered, with
   // on_result(k, result_type&&) or on_error(k, const std::exception_ptr&).
   template <class OnResult, class OnError>

@@ -21,6 +21,7 @@
 // and answers every item not answered yet; no child or descriptor of the set survives it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +43,9 @@ struct worker_set_options {
   std::size_t workers = 1;                // worker processes; at least 1
   std::chrono::nanoseconds timeout{0};    // per item, from the moment its worker starts it; 0: none
   std::size_t window = 1024;              // items sent ahead to each worker; at least 1
+  // Where the workers' time inside the callable is added, in ns, as their results arrive (a
+  // task's stats().busy); nowhere when null. Must outlive the set.
+  std::atomic<std::int64_t>* busy_ns = nullptr;
 };
 
 // Items to send at once: their encoded inputs back to back. A batch goes to the workers in
