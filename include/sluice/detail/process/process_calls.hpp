@@ -43,11 +43,8 @@ class process_calls {
     return r.retry || r.rate || r.cache || r.breaker;
   }
 
-  // The engine workers the task runs with: two per worker process when it sends batches, so a
-  // worker process has its next batch queued while the results of its last one travel back.
-  static std::size_t callers(const task_config& config) noexcept {
-    return per_item(config) ? config.concurrency : 2 * config.concurrency;
-  }
+  // The engine workers the task runs with: one per worker process.
+  static std::size_t callers(const task_config& config) noexcept { return config.concurrency; }
 
   process_calls(const Fn& fn, const task_config& config, stage_counters& counters)
       : workers_({.who = config.who,
