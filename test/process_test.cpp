@@ -541,30 +541,34 @@ TEST_SUITE("process mode") {
     sluice_test::watchdog guard{60s};
     const std::size_t children_before = sluice_test::children_of_this_process();
     sluice_test::shared_counters started;
-    auto stuck_after_first = [&started](int x) {
+    auto stuck = [&started](int x) {
       started[0].fetch_add(1);
-      while (x != 0) pause();
+      while (x >= 0) pause();  // until its worker is killed
       return x;
     };
+    // Every worker runs a call that never returns; nothing else could end the run.
     SUBCASE("by cancel()") {
       auto p = sluice::task(numbers, sluice::branch) |
-               sluice::task(stuck_after_first, sluice::process, {.concurrency = 3});
+               sluice::task(stuck, sluice::process, {.concurrency = 3});
       auto out = p(10);
-      REQUIRE(out.next() == std::optional<int>(0));
-      REQUIRE(sluice_test::eventually([&] { return started[0].load() >= 3; }));
+      std::optional<int> got = 0;
+      std::thread reader([&] { got = out.next(); });  // starts the run, then waits in it
+      CHECK(sluice_test::eventually([&] { return started[0].load() >= 3; }));
       out.cancel();
-      CHECK_FALSE(out.next().has_value());
+      reader.join();
+      CHECK_FALSE(got.has_value());
     }
     SUBCASE("by another task's error") {
-      auto fails_when_all_started = [&started](int x) {
+      // Beside the process task, not behind it: its items need not pass the stuck calls.
+      auto fails_once_all_started = [&started](int x) {
         if (x == 0 && sluice_test::eventually([&] { return started[0].load() >= 3; })) {
           throw sluice_test::test_error(x);
         }
         return x;
       };
       auto run = (sluice::task(numbers, sluice::branch) |
-                  sluice::task(stuck_after_first, sluice::process, {.concurrency = 3}) |
-                  sluice::task(fails_when_all_started)) >
+                  sluice::fan_out(sluice::task(stuck, sluice::process, {.concurrency = 3}),
+                                  sluice::task(fails_once_all_started))) >
                  sluice::count();
       CHECK_THROWS_AS(run(10), sluice_test::test_error);
     }
