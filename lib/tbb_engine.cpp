@@ -182,6 +182,10 @@ class tbb_executor final : public executor {
   ~tbb_executor() override { far_.reset(); }
 
   void submit(std::size_t index, bool near) override {
+    if (targets_[index]->on_spare_threads()) {
+      run_on_spare_thread(&run_job, targets_[index]);
+      return;
+    }
     if (near) {
       near_.submit(index);
       return;

@@ -56,7 +56,7 @@ using clock = std::chrono::steady_clock;
 constexpr std::size_t kHeader = 4 + 8 + 4 + 4;  // length, batch, first, count
 constexpr std::size_t kShared = std::size_t{1} << 20;  // page header + result mirror
 constexpr std::size_t kReadChunk = 64 * 1024;
-constexpr std::uint32_t kPiece = 256;  // items of a batch sent to a worker in one frame, at most
+constexpr std::uint32_t kPiece = 1024;  // items of a batch sent to a worker in one frame, at most
 
 enum class frame_kind : std::uint8_t { result = 0, remote_error = 1, codec_error = 2 };
 
@@ -275,6 +275,44 @@ void run_item(std::uint64_t batch, std::uint32_t index, std::string_view input,
 
 // --- the parent ---------------------------------------------------------------------------------
 
+namespace {
+
+// While it lives, SIGPIPE is blocked on this thread, and one that a write to a pipe whose reader
+// is gone raises meanwhile is taken back: the write fails with EPIPE and kills no process. For
+// the threads that write to the workers' pipes besides the I/O thread, which blocks it for good.
+class sigpipe_blocked {
+ public:
+  sigpipe_blocked() noexcept {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &before_);
+  }
+  sigpipe_blocked(const sigpipe_blocked&) = delete;
+  sigpipe_blocked& operator=(const sigpipe_blocked&) = delete;
+  ~sigpipe_blocked() {
+    const int saved = errno;
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      const timespec now{};
+      while (sigtimedwait(&pipe_, nullptr, &now) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &before_, nullptr);
+    errno = saved;
+  }
+
+ private:
+  sigset_t pipe_{};
+  sigset_t before_{};
+  bool was_pending_ = false;
+};
+
+}  // namespace
+
 struct worker_set::state {
   // A submitted batch, until its last item is answered.
   struct batch_state {
@@ -358,12 +396,18 @@ struct worker_set::state {
     std::vector<epoll_event> events(64);
     for (;;) {
       const int n = epoll_wait(epoll, events.data(), static_cast<int>(events.size()), -1);
+      std::lock_guard lock(mu);
       for (int i = 0; i < n; ++i) handle(events[static_cast<std::size_t>(i)].data.u64);
-      if (take_incoming()) break;  // closing
+      if (closing) break;
+      if (cancelled && !stopped) {
+        stop_everything(cancelled_error());
+        stopped = true;
+      }
       start_workers();
       dispatch();
-      tick_while_busy();
+      tick_while_busy(std::exchange(ticked, false));
     }
+    std::lock_guard lock(mu);
     stop_everything(cancelled_error());
   }
 
@@ -378,6 +422,7 @@ struct worker_set::state {
       std::uint64_t ticks;
       while (::read(timer, &ticks, sizeof ticks) > 0) {
       }
+      ticked = true;
       look_at_workers();
       return;
     }
@@ -397,29 +442,18 @@ struct worker_set::state {
     }
   }
 
-  // Moves submitted batches into the queue; true when the set is being destroyed.
-  bool take_incoming() {
-    std::vector<std::pair<const process_batch*, process_reply*>> taken;
-    bool cancel_now = false;
-    bool close_now = false;
-    {
-      std::lock_guard lock(mu);
-      taken.swap(incoming);
-      cancel_now = cancelled && !stopped;
-      close_now = closing;
-    }
-    for (auto& [items, reply] : taken) {
-      const std::uint64_t id = next_batch++;
-      const auto count = static_cast<std::uint32_t>(items->size());
-      batches.emplace(id, batch_state{items, reply, std::vector<char>(count, 0), count});
-      queue.push_back({id, 0, count});
-      queued += count;
-    }
-    if (cancel_now || (stopped && !batches.empty())) {
-      stop_everything(cancelled_error());
-      stopped = true;
-    }
-    return close_now;
+  // Queues a batch's items after those waiting already (under mu).
+  void enqueue(const process_batch& items, process_reply& reply) {
+    const std::uint64_t id = next_batch++;
+    const auto count = static_cast<std::uint32_t>(items.size());
+    batches.emplace(id, batch_state{&items, &reply, std::vector<char>(count, 0), count});
+    queue.push_back({id, 0, count});
+    queued += count;
+  }
+
+  // Whether every worker is alive: items can be sent without the I/O thread (under mu).
+  bool all_alive() const {
+    return std::all_of(workers.begin(), workers.end(), [](const worker& w) { return w.alive(); });
   }
 
   // --- workers ---
@@ -475,7 +509,6 @@ struct worker_set::state {
     ++w.generation;
     watch(w.out, EPOLLIN, tag(index, w.generation, on_result));
     watch(w.pidfd, EPOLLIN, tag(index, w.generation, on_exit));
-    forked.fetch_add(1, std::memory_order_relaxed);
   }
 
   // Sends queued pieces to the workers, the least loaded first. A worker holds at most its
@@ -601,7 +634,11 @@ struct worker_set::state {
         const std::uint32_t size = get_u32(bytes.data() + record + 1);
         const std::string_view payload = bytes.substr(record + 5, size);
         record += 5 + std::size_t{size};
-        if (answer(found, first + i, kind, payload)) break;  // the batch is done and gone
+        if (answer(found, first + i, kind, payload, false)) {
+          found = batches.end();  // the batch is done and gone
+        } else if (i + 1 == count) {
+          found->second.reply->answered();
+        }
       }
     }
     settle_in_flight(w);
@@ -623,33 +660,40 @@ struct worker_set::state {
     }
   }
 
-  // Answers one item from its record; true when that was its batch's last item.
+  // Answers one item from its record; true when that was its batch's last item. The caller
+  // ends the group with answered() unless the batch is done.
   bool answer(absl::flat_hash_map<std::uint64_t, batch_state>::iterator found, std::uint32_t index,
-              frame_kind kind, std::string_view payload) {
+              frame_kind kind, std::string_view payload, bool group_ends) {
     switch (kind) {
       case frame_kind::result:
-        return answer(found, index, payload, nullptr);
+        return answer(found, index, payload, nullptr, group_ends);
       case frame_kind::codec_error:
         return answer(found, index, {},
-                      std::make_exception_ptr(codec_error(std::string(payload))));
+                      std::make_exception_ptr(codec_error(std::string(payload))), group_ends);
       default: {
         const std::size_t split = std::min(payload.find('\0'), payload.size());
         const std::string_view what = split < payload.size() ? payload.substr(split + 1) : "";
         return answer(found, index, {},
                       std::make_exception_ptr(remote_error(std::string(payload.substr(0, split)),
-                                                           std::string(what))));
+                                                           std::string(what))),
+                      group_ends);
       }
     }
   }
 
+  // Answers one item; true when that was its batch's last (the reply then got batch_done()).
+  // Otherwise the reply is told answered() too when `group_ends`.
   bool answer(absl::flat_hash_map<std::uint64_t, batch_state>::iterator found, std::uint32_t index,
-              std::string_view result, const std::exception_ptr& error) {
+              std::string_view result, const std::exception_ptr& error, bool group_ends = true) {
     batch_state& b = found->second;
     if (index >= b.answered.size() || b.answered[index] != 0) return false;
     b.answered[index] = 1;
     idle_deaths = 0;
     b.reply->item_done(index, result, error);
-    if (--b.remaining != 0) return false;
+    if (--b.remaining != 0) {
+      if (group_ends) b.reply->answered();
+      return false;
+    }
     process_reply* reply = b.reply;
     batches.erase(found);
     reply->batch_done();
@@ -745,11 +789,13 @@ struct worker_set::state {
     return std::make_exception_ptr(worker_crashed::killed(options.who, info->si_status));
   }
 
-  // The timer ticks every millisecond while a worker holds items, and is idle otherwise.
-  void tick_while_busy() {
+  // The timer ticks every millisecond while a worker holds items: it starts as soon as one does
+  // and is stopped by the first tick (`at_tick`) that finds none does, not at once: a task that
+  // sends its items one at a time would otherwise set it twice per item, on the item's path.
+  void tick_while_busy(bool at_tick = false) {
     const bool busy = std::any_of(workers.begin(), workers.end(),
                                   [](const worker& w) { return w.alive() && w.load > 0; });
-    if (busy == ticking) return;
+    if (busy == ticking || (!busy && !at_tick)) return;
     itimerspec spec{};
     if (busy) {
       spec.it_interval.tv_nsec = 1'000'000;
@@ -848,14 +894,12 @@ struct worker_set::state {
   int wake = -1;
   int timer = -1;
   std::thread io;
-  std::atomic<std::size_t> forked{0};
 
+  // Guards everything below. The I/O thread holds it while it handles events; a submitter
+  // while it queues and sends its batch.
   std::mutex mu;
-  std::vector<std::pair<const process_batch*, process_reply*>> incoming;  // guarded by mu
-  bool cancelled = false;                                          // guarded by mu
-  bool closing = false;                                            // guarded by mu
-
-  // The I/O thread's own.
+  bool cancelled = false;
+  bool closing = false;
   absl::flat_hash_map<std::uint64_t, batch_state> batches;  // every batch not all answered
   std::deque<piece> queue;  // items waiting for a worker, oldest first
   std::size_t queued = 0;   // items in queue
@@ -866,6 +910,7 @@ struct worker_set::state {
   std::vector<char> chunk = std::vector<char>(kReadChunk);  // what one read() takes
   std::string harvest_copy;  // a live worker's mirror, copied
   bool ticking = false;      // the timer is armed
+  bool ticked = false;       // it fired since the I/O thread last looked
 };
 
 worker_set::worker_set(worker_set_options options, serve_function serve) {
@@ -900,16 +945,38 @@ void worker_set::submit(const process_batch& batch, process_reply& reply) {
     return;
   }
   {
-    std::lock_guard lock(state_->mu);
-    if (!state_->cancelled) {
-      state_->incoming.emplace_back(&batch, &reply);
-      state_->poke();
+    state& s = *state_;
+    std::lock_guard lock(s.mu);
+    if (!s.cancelled) {
+      s.enqueue(batch, reply);
+      if (s.all_alive()) {  // sent from this thread: the I/O thread is not woken for it
+        const sigpipe_blocked no_signal;  // a worker may have died since
+        s.dispatch();
+        s.tick_while_busy();
+      } else {
+        s.poke();  // workers to fork first: the I/O thread's work
+      }
       return;
     }
   }
   const std::exception_ptr error = state_->cancelled_error();
   for (std::size_t i = 0; i < batch.size(); ++i) reply.item_done(i, {}, error);
   reply.batch_done();
+}
+
+void worker_set::poll() noexcept {
+  state& s = *state_;
+  std::unique_lock lock(s.mu, std::try_to_lock);
+  if (!lock.owns_lock() || s.stopped) return;
+  // A worker at end of file is left to the I/O thread, which buries it on its exit.
+  for (state::worker& w : s.workers) {
+    if (w.alive()) s.read_results(w);
+  }
+  if (!s.queue.empty()) {  // answers made room for items that wait
+    const sigpipe_blocked no_signal;
+    s.dispatch();
+  }
+  s.tick_while_busy();
 }
 
 void worker_set::cancel() noexcept {
@@ -919,10 +986,6 @@ void worker_set::cancel() noexcept {
     state_->cancelled = true;
   }
   state_->poke();
-}
-
-std::size_t worker_set::forked() const noexcept {
-  return state_->forked.load(std::memory_order_relaxed);
 }
 
 }  // namespace sluice::detail

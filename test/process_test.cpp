@@ -166,6 +166,57 @@ TEST_SUITE("process mode") {
     CHECK(in_order);
   }
 
+  TEST_CASE("a process task in a zip branch keeps every tuple whole, also when items fail") {
+    sluice_test::watchdog guard{60s};
+    auto doubled_unless_fifth = [](int x) {
+      if (x % 5 == 0) throw sluice_test::test_error(x);
+      return 2 * x;
+    };
+    auto run = (sluice::task(numbers, sluice::branch) |
+                sluice::zip(sluice::task(doubled_unless_fifth, sluice::process,
+                                         {.concurrency = 2, .on_error = sluice::skip}),
+                            sluice::task([](int x) { return std::to_string(x); }))) >
+               sluice::to_vector();
+    const auto out = run(1000);
+    REQUIRE(out.size() == 800);  // a failed item drops its whole tuple
+    std::vector<int> inputs;
+    bool whole = true;
+    for (const auto& [doubled, text] : out) {
+      whole = whole && doubled == 2 * std::stoi(text) && std::stoi(text) % 5 != 0;
+      inputs.push_back(std::stoi(text));
+    }
+    CHECK(whole);
+    std::sort(inputs.begin(), inputs.end());
+    CHECK(std::adjacent_find(inputs.begin(), inputs.end()) == inputs.end());
+  }
+
+  TEST_CASE("a process task holds the producer back: items ahead stay within the bound") {
+    sluice_test::watchdog guard{60s};
+    // docs/architecture.md: a process task's callers each hold one batch beyond its input
+    // queue's room, and a batch is at most what that queue holds.
+    constexpr std::size_t capacity = 4;
+    constexpr std::int64_t callers = 2;
+    const std::int64_t bound = 1 + capacity + callers * capacity + capacity;
+    std::atomic<std::int64_t> produced{0};
+    auto run = sluice::task(sluice_test::counted_numbers, sluice::branch, {.capacity = capacity}) |
+               sluice::task(sluice_test::twice, sluice::process,
+                            {.concurrency = callers, .capacity = capacity});
+    const int limit = 2000;
+    auto items = run(limit, &produced);
+    std::int64_t consumed = 0;
+    std::int64_t most_ahead = 0;
+    for (int x : items) {
+      static_cast<void>(x);
+      ++consumed;
+      // Holding still now and then lets the producer run as far ahead as it may.
+      if (consumed % 250 == 1) std::this_thread::sleep_for(20ms);
+      most_ahead = std::max(most_ahead, produced.load() - consumed);
+    }
+    CHECK(consumed == limit);
+    CHECK(most_ahead <= bound);
+    CHECK(most_ahead > capacity);  // it did run ahead: the check above could fail
+  }
+
   TEST_CASE("stats().busy is the time the workers spent in calls, not the time callers waited") {
     sluice_test::watchdog guard{60s};
     sluice_test::shared_counters started;

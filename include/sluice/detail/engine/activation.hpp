@@ -71,6 +71,11 @@ class activation_target : public node {
   }
   bool alive() const noexcept { return active_.load(std::memory_order_relaxed) != 0; }
 
+  // Whether this stage's activations run on sluice's spare threads rather than oneTBB's: those
+  // of a stage whose calls wait for other processes, which would only hold a oneTBB worker while
+  // oneTBB's idle workers spin beside it, taking the cores the other processes need.
+  bool on_spare_threads() const noexcept { return spare_threads_; }
+
   // Called once the input is closed: makes sure an activation sees the close.
   void notify_closed() noexcept;
 
@@ -118,6 +123,7 @@ class activation_target : public node {
   std::atomic<std::size_t> active_{0};
   std::size_t concurrency_;
   const std::atomic<std::size_t>* busy_ = nullptr;  // calls in progress, when the stage counts them
+  bool spare_threads_ = false;  // see on_spare_threads(); set while the run is built
   std::size_t graph_node_ = 0;
 
  private:

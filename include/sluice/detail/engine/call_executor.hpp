@@ -11,7 +11,13 @@
 //   - leaves `input` intact when the task's on_error or its retry may need it again;
 //   - failed_attempts() hands over, on the thread whose call() just threw, every failed attempt
 //     of that call, oldest first (empty when the call was made once).
-// thread_calls is the one provided: the call runs in the worker's own thread.
+// Optionally, for calls made in other processes (process_calls.hpp):
+//   - `remote_calls` (static constexpr bool): the task's workers only wait for the calls, so
+//     they run on sluice's spare threads rather than oneTBB's, and take larger batches
+//     (remote_batch_limit) since each batch costs a round trip;
+//   - `counts_busy`: the executor adds the calls' time to stats().busy itself;
+//   - takes_batches() and call_batch(): a whole batch of items in one round trip.
+// thread_calls makes the call in the worker's own thread.
 #pragma once
 
 #include <concepts>

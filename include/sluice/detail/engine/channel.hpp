@@ -128,6 +128,24 @@ class channel final : public port<T> {
     return true;
   }
 
+  bool push_bulk(envelope<T>* items, std::size_t count, std::size_t producer) override {
+    writer& w = writers_[producer];
+    if (w.held && !flush_held(w)) return false;
+    while (count > 0) {
+      const std::size_t n = take_room(w, count);
+      if (n == 0 || !wanted()) return false;
+      if (w.token) {
+        enqueue_bulk(*w.token, items, n);
+      } else {
+        enqueue_bulk(items, n);
+      }
+      wake_consumer();
+      items += n;
+      count -= n;
+    }
+    return true;
+  }
+
   void flush(std::size_t producer) override {
     writer& w = writers_[producer];
     if (w.held) flush_held(w);
@@ -271,6 +289,9 @@ class channel final : public port<T> {
   void enqueue_bulk(moodycamel::ProducerToken& token, envelope<T>* items, std::size_t count) {
     queue_.enqueue_bulk(token, std::make_move_iterator(items), count);
   }
+  void enqueue_bulk(envelope<T>* items, std::size_t count) {
+    queue_.enqueue_bulk(std::make_move_iterator(items), count);
+  }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -324,6 +345,19 @@ class channel final : public port<T> {
     }
     w.credits = static_cast<std::size_t>(got);
     return true;
+  }
+
+  // Takes room for between 1 and `want` items: the producer's credits first, then what is free,
+  // waiting for one when nothing is. 0 when stopping.
+  std::size_t take_room(writer& w, std::size_t want) {
+    std::size_t got = std::min(w.credits, want);
+    w.credits -= got;
+    if (got < want) {
+      got += static_cast<std::size_t>(room_.tryWaitMany(static_cast<ssize>(want - got)));
+    }
+    if (got != 0) return got;
+    if (!wait_for_room()) return 0;
+    return 1 + static_cast<std::size_t>(room_.tryWaitMany(static_cast<ssize>(want - 1)));
   }
 
   // Takes one room credit, spinning first: the consumer usually gives room back within

@@ -51,6 +51,14 @@ class port : public node {
   virtual bool offer(envelope<T>&& item, std::size_t producer, bool /*hold*/) {
     return push(std::move(item), producer);
   }
+  // As push() for `count` items (moved from), in order: room is taken for as many at once as
+  // there is, and the consumer is woken once per step. False as push(); then some may be lost.
+  virtual bool push_bulk(envelope<T>* items, std::size_t count, std::size_t producer) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (!push(std::move(items[i]), producer)) return false;
+    }
+    return true;
+  }
   // Makes every item this producer offered visible; never waits for room. Inside an
   // activation_target::hand_off_scope the consumer it wakes may be kept for this thread.
   virtual void flush(std::size_t /*producer*/) {}
@@ -66,6 +74,9 @@ class outlet {
   bool push(envelope<T>&& item) const { return port_->push(std::move(item), id_); }
   bool offer(envelope<T>&& item, bool hold = false) const {
     return port_->offer(std::move(item), id_, hold);
+  }
+  bool push_bulk(envelope<T>* items, std::size_t count) const {
+    return port_->push_bulk(items, count, id_);
   }
   void flush() const { port_->flush(id_); }
   void producer_done() const { port_->producer_done(id_); }
@@ -83,9 +94,9 @@ constexpr std::size_t batch_limit(std::size_t size) {
 
 // The same for a task whose calls go to other processes a batch at a time (process mode): each
 // batch costs a round trip, so as many items as 64 KiB of a worker's stack frame holds, up to
-// 512.
+// 2048.
 constexpr std::size_t remote_batch_limit(std::size_t size) {
-  return std::clamp<std::size_t>(65536 / (size == 0 ? 1 : size), 1, 512);
+  return std::clamp<std::size_t>(65536 / (size == 0 ? 1 : size), 1, 2048);
 }
 
 }  // namespace sluice::detail

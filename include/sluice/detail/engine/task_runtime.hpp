@@ -136,9 +136,9 @@ class task_runtime final : public input_stage<In, Out> {
   static_assert(call_executor<Calls, In>);
   using base = input_stage<In, Out>;
   using result_type = typename Calls::result_type;
-  // Whether the call executor sends the calls to other processes (process mode), where it
-  // decides how many callers the task runs with and takes batches that cost a round trip each.
-  static constexpr bool kRemote = requires(const task_config& c) { Calls::callers(c); };
+  // Whether the call executor sends the calls to other processes (process mode): its batches
+  // cost a round trip each, so they are larger, and its workers only wait.
+  static constexpr bool kRemote = requires { Calls::remote_calls; };
   static constexpr std::size_t kBatch = kRemote ? remote_batch_limit(sizeof(envelope<In>))
                                                 : batch_limit(sizeof(envelope<In>));
   // Slots an ordered task's window has from the start (fewer when its bound is smaller).
@@ -155,15 +155,16 @@ class task_runtime final : public input_stage<In, Out> {
       : base(run,
              {.position = config.position,
               .name = config.name,
-              .concurrency = callers(config),
+              .concurrency = config.concurrency,
               .in_capacity = in_capacity,
-              .serial_outlet = callers(config) == 1 || keeps_order(config)},
+              .serial_outlet = config.concurrency == 1 || config.ordered},
              out),
         config_(std::move(config)),
         calls_(fn, config_, counters_),
         mode_(choose_mode()) {
     counters_.breaker = config_.resilience.breaker ? &*config_.resilience.breaker : nullptr;
     this->busy_ = &counters_.in_flight;
+    this->spare_threads_ = kRemote;  // its calls wait for other processes
   }
 
  private:
@@ -187,6 +188,8 @@ class task_runtime final : public input_stage<In, Out> {
     std::size_t count = 0;
     std::uint64_t first_ticket = 0;  // ordered: the ticket of items[0]
     std::vector<slot> results;       // ordered: the batch's results, in item order
+    std::vector<envelope<Out>> outputs;  // process_all: outputs that leave together
+    bool room_returned = false;  // the input queue has its room back before the batch is done
   };
 
   struct serial_mode {
@@ -291,26 +294,11 @@ class task_runtime final : public input_stage<In, Out> {
 
   using mode = std::variant<serial_mode, concurrent_mode, ordered_mode>;
 
-  // The workers (activations) the task runs with: `concurrency`, unless the call executor
-  // asks for more callers than it has calls at once (process mode, process_calls::callers).
-  static std::size_t callers(const task_config& config) {
-    if constexpr (kRemote) {
-      return Calls::callers(config);
-    } else {
-      return config.concurrency;
-    }
-  }
-  // Whether outputs leave in input order: with `ordered`, or a concurrency of 1 run by more
-  // than one caller.
-  static bool keeps_order(const task_config& config) {
-    return config.ordered || config.concurrency == 1;
-  }
-
   mode choose_mode() const {
-    const std::size_t workers = callers(config_);
-    if (workers == 1) return mode(std::in_place_type<serial_mode>);
-    if (!keeps_order(config_)) return mode(std::in_place_type<concurrent_mode>);
-    return mode(std::in_place_type<ordered_mode>, std::max(config_.capacity, workers));
+    if (config_.concurrency == 1) return mode(std::in_place_type<serial_mode>);
+    if (!config_.ordered) return mode(std::in_place_type<concurrent_mode>);
+    return mode(std::in_place_type<ordered_mode>,
+                std::max(config_.capacity, config_.concurrency));
   }
 
   void run_activation() noexcept override {
@@ -382,7 +370,7 @@ class task_runtime final : public input_stage<In, Out> {
     const auto spent = timer.stop();
     counters_.in_flight.fetch_sub(1, std::memory_order_relaxed);
     counters_.items_out.fetch_add(emitted, std::memory_order_relaxed);
-    in_.release(b.count);
+    if (!std::exchange(b.room_returned, false)) in_.release(b.count);
     // The stage this batch woke runs on this thread when this one has nothing left to do (after
     // this activation retires, see work_loop), otherwise beside it on another.
     if (activation_target* next = activation_target::take_hand_off()) {
@@ -466,6 +454,15 @@ class task_runtime final : public input_stage<In, Out> {
     }
   }
 
+  // A batch sent to other processes gives its room in the input queue back once it is on its
+  // way: the queue fills up again while the batch is out, so the next batch waits ready for
+  // the worker that ends this one. The batch's items stay in its caller's hands until it ends
+  // (at most kBatch per caller, beyond the queue's capacity).
+  void give_back_room(batch& b) noexcept {
+    in_.release(b.count);
+    b.room_returned = true;
+  }
+
   // The items of `b` with a value, for call_batch; `at[k]` is the position of the k-th one.
   std::size_t called_items(batch& b, std::array<In*, kBatch>& inputs,
                            std::array<std::size_t, kBatch>& at) {
@@ -479,30 +476,55 @@ class task_runtime final : public input_stage<In, Out> {
   }
 
   // process() for a whole batch in one call of the executor: outputs, failures and tombstones
-  // leave in the batch's order; with `hold`, the batch's last output waits for the flush.
+  // leave in the batch's order. A plain task's outputs gather in b.outputs and leave together
+  // after each run of answers, in one push; a branch task offers each element (with `hold`, the
+  // batch's last waits for the flush).
   void process_all(batch& b, std::uint64_t& emitted, bool hold) {
     if constexpr (requires { calls_.takes_batches(); }) {
       if (downstream_gone_.load(std::memory_order_relaxed) || run_.stopping()) return;
       std::array<In*, kBatch> inputs;
       std::array<std::size_t, kBatch> at;
       const std::size_t n = called_items(b, inputs, at);
-      std::size_t next = 0;  // the first item not passed on yet
+      std::size_t next = 0;       // the first item not passed on yet
+      std::uint64_t values = 0;   // outputs in b.outputs that are not tombstones
+      auto leave = [&](envelope<Out>&& output) {
+        if constexpr (Branch) {
+          out_.offer(std::move(output), hold && next == b.count);
+        } else {
+          values += output.value ? 1 : 0;
+          b.outputs.push_back(std::move(output));
+        }
+      };
+      auto pass_on = [&] {
+        if (b.outputs.empty()) return;
+        if (out_.push_bulk(b.outputs.data(), b.outputs.size())) {
+          emitted += values;
+        } else {
+          downstream_finished();
+        }
+        b.outputs.clear();
+        values = 0;
+      };
       auto tombstones_before = [&](std::size_t end) {
-        for (; next < end; ++next) {
-          out_.offer(envelope<Out>{std::nullopt, b.items[next].meta}, hold && next + 1 == b.count);
+        while (next < end) {
+          const item_meta meta = b.items[next++].meta;
+          leave(envelope<Out>{std::nullopt, meta});
         }
       };
       calls_.call_batch(
-          inputs.data(), n, run_.stop_source(),
+          inputs.data(), n, run_.stop_source(), [&] { give_back_room(b); },
           [&](std::size_t k, result_type&& result) {
             tombstones_before(at[k]);
             next = at[k] + 1;
             if (downstream_gone_.load(std::memory_order_relaxed)) return;
             envelope<In>& item = b.items[at[k]];
             try {
-              if (!emit_result<Out, Branch>(out_, std::move(result), item.meta, run_, emitted,
-                                            hold && next == b.count)) {
-                downstream_finished();
+              if constexpr (Branch) {
+                if (!emit_result<Out, Branch>(out_, std::move(result), item.meta, run_, emitted)) {
+                  downstream_finished();
+                }
+              } else {
+                leave(envelope<Out>{Out(std::move(result)), item.meta});
               }
             } catch (...) {
               failed(item, std::current_exception());
@@ -512,11 +534,11 @@ class task_runtime final : public input_stage<In, Out> {
             tombstones_before(at[k]);
             next = at[k] + 1;
             failed(b.items[at[k]], error);
-            if (config_.in_zip) {
-              out_.offer(envelope<Out>{std::nullopt, b.items[at[k]].meta}, hold && next == b.count);
-            }
-          });
+            if (config_.in_zip) leave(envelope<Out>{std::nullopt, b.items[at[k]].meta});
+          },
+          pass_on);
       tombstones_before(b.count);
+      pass_on();
     }
   }
 
@@ -533,7 +555,7 @@ class task_runtime final : public input_stage<In, Out> {
       std::array<std::size_t, kBatch> at;
       const std::size_t n = called_items(b, inputs, at);
       calls_.call_batch(
-          inputs.data(), n, run_.stop_source(),
+          inputs.data(), n, run_.stop_source(), [&] { give_back_room(b); },
           [&](std::size_t k, result_type&& result) {
             done[at[k]].result.emplace(std::move(result));
             if constexpr (Branch) {
@@ -543,7 +565,8 @@ class task_runtime final : public input_stage<In, Out> {
           [&](std::size_t k, const std::exception_ptr& error) {
             failed(b.items[at[k]], error);
             done[at[k]].tombstone = config_.in_zip;
-          });
+          },
+          [] {});
     }
   }
 

@@ -124,7 +124,7 @@ auto process_map(const F& f, Range&& items, const map_config& config) {
         encode_into<V>(batch.items, *next);
       }
       position += batch.items.size();
-      batch.answers.emplace(batch.items.size());
+      batch.answers.emplace(batch.items.size(), workers);
       workers.submit(batch.items, *batch.answers);
     }
     if (out.empty()) break;

@@ -5,8 +5,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -19,6 +22,7 @@
 
 #include <sluice/codec.hpp>
 #include <sluice/detail/invoke.hpp>
+#include <sluice/detail/engine/backoff.hpp>
 #include <sluice/detail/process/worker_set.hpp>
 
 namespace sluice::detail {
@@ -31,15 +35,18 @@ void encode_into(process_batch& batch, const T& item) {
   batch.end_item();
 }
 
-// The answers to one submitted batch: each item's result bytes or its error. Written on the
-// I/O thread as they arrive, read on the waiting thread in the batch's order.
+// The answers to one submitted batch: each item's result bytes or its error. Written by the
+// set's replying thread as they arrive, read on the waiting thread in the batch's order.
 class awaited_batch final : public process_reply {
  public:
-  explicit awaited_batch(std::size_t count) : results_(count), errors_(count), answered_(count) {}
+  // `count` items, sent to `workers`.
+  awaited_batch(std::size_t count, worker_set& workers)
+      : results_(count), errors_(count), answered_(count), workers_(workers) {}
 
-  // On the I/O thread. An item's slot is written before it is marked answered, under mu_, and
-  // never again; result bytes are appended to blocks that never move, so a result view taken
-  // earlier stays valid while later ones arrive.
+  // On the replying thread (worker_set.hpp). An item's slot is written before it is marked
+  // answered (a release store), and never again; result bytes are appended to blocks that never
+  // move, so a result view taken earlier stays valid while later ones arrive. No lock per item:
+  // the waiter is woken once per group, by answered() or batch_done().
   void item_done(std::size_t index, std::string_view result,
                  std::exception_ptr error) noexcept override {
     if (error) {
@@ -47,9 +54,13 @@ class awaited_batch final : public process_reply {
     } else {
       results_[index] = keep(result);
     }
+    answered_[index].store(1, std::memory_order_release);
+  }
+  // Under mu_: a waiter has either not looked at its item yet (and will see the mark) or sleeps
+  // on answered_cv_ (and is woken).
+  void answered() noexcept override {
     std::lock_guard lock(mu_);
-    answered_[index] = 1;
-    if (index == awaited_) answered_cv_.notify_one();
+    if (waiting_ && is_answered(awaited_)) answered_cv_.notify_one();
   }
   void batch_done() noexcept override {
     std::lock_guard lock(mu_);
@@ -60,11 +71,16 @@ class awaited_batch final : public process_reply {
   // Then on the waiting thread: waits until item `from` is answered; returns the end of the run
   // of answered items that starts there.
   std::size_t wait_from(std::size_t from) {
-    std::unique_lock lock(mu_);
-    awaited_ = from;
-    answered_cv_.wait(lock, [&] { return answered_[from] != 0; });
+    if (answered_.size() <= kSpinningBatch) read_until_answered(from);
+    if (!is_answered(from)) {
+      std::unique_lock lock(mu_);
+      awaited_ = from;
+      waiting_ = true;
+      answered_cv_.wait(lock, [&] { return is_answered(from); });
+      waiting_ = false;
+    }
     std::size_t end = from + 1;
-    while (end < answered_.size() && answered_[end] != 0) ++end;
+    while (end < answered_.size() && is_answered(end)) ++end;
     return end;
   }
   // Waits for batch_done(): the set touches this object no more.
@@ -81,6 +97,25 @@ class awaited_batch final : public process_reply {
   static constexpr std::size_t kFirstBlock = 1024;
   static constexpr std::size_t kLargestBlock = 64 * 1024;
 
+  // A batch this small (a lone item, say) is most often answered within tens of microseconds:
+  // for that long its waiter reads the results itself as they arrive (worker_set::poll), so it
+  // is neither woken through the kernel nor waits for the I/O thread to be.
+  static constexpr std::size_t kSpinningBatch = 4;
+  static constexpr std::chrono::microseconds kSpin{50};
+
+  void read_until_answered(std::size_t index) noexcept {
+    const auto until = std::chrono::steady_clock::now() + kSpin;
+    while (!is_answered(index)) {
+      workers_.poll();
+      if (is_answered(index) || std::chrono::steady_clock::now() >= until) return;
+      for (int i = 0; i < 64; ++i) backoff::relax();
+    }
+  }
+
+  bool is_answered(std::size_t index) const noexcept {
+    return answered_[index].load(std::memory_order_acquire) != 0;
+  }
+
   // Blocks double from kFirstBlock up to kLargestBlock (a larger result gets one of its own).
   std::string_view keep(std::string_view bytes) {
     if (blocks_.empty() || blocks_.back().capacity() - blocks_.back().size() < bytes.size()) {
@@ -96,12 +131,14 @@ class awaited_batch final : public process_reply {
 
   std::vector<std::string_view> results_;
   std::vector<std::exception_ptr> errors_;
-  std::deque<std::string> blocks_;  // the I/O thread's: result bytes, back to back
+  std::vector<std::atomic<std::uint8_t>> answered_;  // 1 once the item's slot is written
+  std::deque<std::string> blocks_;  // the replying thread's: result bytes, back to back
+  worker_set& workers_;
   std::mutex mu_;
   std::condition_variable answered_cv_;
-  std::vector<char> answered_;  // guarded by mu_
-  std::size_t awaited_ = 0;     // guarded by mu_
-  bool done_ = false;           // guarded by mu_
+  std::size_t awaited_ = 0;  // guarded by mu_
+  bool waiting_ = false;     // guarded by mu_
+  bool done_ = false;        // guarded by mu_
 };
 
 // Until the set is done with a batch: cancels the set when the scope is left by an exception

@@ -43,8 +43,8 @@ class process_calls {
     return r.retry || r.rate || r.cache || r.breaker;
   }
 
-  // The engine workers the task runs with: one per worker process.
-  static std::size_t callers(const task_config& config) noexcept { return config.concurrency; }
+  // The calls run in other processes (call_executor.hpp).
+  static constexpr bool remote_calls = true;
 
   process_calls(const Fn& fn, const task_config& config, stage_counters& counters)
       : workers_({.who = config.who,
@@ -83,17 +83,22 @@ class process_calls {
 
   // The calls of `count` items at once (takes_batches()): answers each on this thread, in
   // order and as soon as it and the items before it are answered, with
-  // on_result(k, result_type&&) or on_error(k, const std::exception_ptr&).
-  template <class OnResult, class OnError>
+  // on_result(k, result_type&&) or on_error(k, const std::exception_ptr&). Calls sent() once
+  // the inputs are encoded and on their way, and before_wait() after each run of answered
+  // items, before it may wait for the next.
+  template <class Sent, class OnResult, class OnError, class BeforeWait>
   void call_batch(In* const* inputs, std::size_t count, const std::stop_source& stop,
-                  OnResult&& on_result, OnError&& on_error) {
+                  Sent&& sent, OnResult&& on_result, OnError&& on_error,
+                  BeforeWait&& before_wait) {
     link(stop);
     process_batch batch;
     for (std::size_t k = 0; k < count; ++k) encode_into(batch, *inputs[k]);
-    awaited_batch answers(count);
+    awaited_batch answers(count, workers_);
     workers_.submit(batch, answers);
+    sent();
     const batch_scope scope(workers_, answers);
     for (std::size_t k = 0; k < count;) {
+      if (k != 0) before_wait();
       for (const std::size_t end = answers.wait_from(k); k < end; ++k) {
         if (const std::exception_ptr& error = answers.error(k)) {
           on_error(k, error);
@@ -130,8 +135,9 @@ class process_calls {
   result_type round_trip(const In& input) {
     process_batch batch;
     encode_into(batch, input);
-    awaited_batch answer(1);
+    awaited_batch answer(1, workers_);
     workers_.submit(batch, answer);
+    answer.wait_from(0);
     answer.wait_done();
     if (answer.error(0)) std::rethrow_exception(answer.error(0));
     return sluice::decode<result_type>(answer.result(0));

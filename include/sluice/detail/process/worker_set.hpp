@@ -6,7 +6,9 @@
 // exists: its workers are forks of this process, made by sluice's one spawner thread, so they
 // carry the callable and everything it captured. Items go to the workers in frames over a pipe,
 // several in flight per worker; each worker runs its items in order and sends the results back
-// in one write per batch. One I/O thread per set does every read, write and reap.
+// in one write per batch. A submitter writes its batch's frames to the workers' pipes itself
+// once every worker is up; one I/O thread per set forks the workers, reads every result, reaps,
+// watches deadlines and writes what a full pipe could not take at once.
 //
 // What happens to an item, exactly once each: its encoded result arrives, or it fails with
 //   - remote_error: the callable threw (or a codec_error: the worker could not decode it);
@@ -15,8 +17,9 @@
 //   - std::runtime_error naming the set, when the set is cancelled or destroyed first.
 // Items a dying worker had not started go to another worker, unchanged; a replacement is forked.
 //
-// Thread safety: submit and cancel may be called from any thread at once. Replies run on the
-// I/O thread, one at a time, and must not block or call back into the set.
+// Thread safety: submit, poll and cancel may be called from any thread at once. Replies run
+// under the set's lock, one at a time, on the I/O thread or in a poll(), and must not block or
+// call back into the set.
 // Lifetime: the destructor kills every worker still alive, reaps each one, joins the I/O thread
 // and answers every item not answered yet; no child or descriptor of the set survives it.
 #pragma once
@@ -64,13 +67,17 @@ struct process_batch {
   void end_item() { ends.push_back(static_cast<std::uint32_t>(bytes.size())); }
 };
 
-// Where a submitted batch's outcomes go, one call per item and then one for the batch.
+// Where a submitted batch's outcomes go, one call per item and then one for the batch. Items
+// are told in groups (the results of one frame, say); each group ends with answered(), or with
+// batch_done() when it ends the batch.
 class process_reply {
  public:
   // Item `index` ended: `result` (valid during the call only) is its encoded result when
   // `error` is null. Items of a batch may end in any order.
   virtual void item_done(std::size_t index, std::string_view result,
                          std::exception_ptr error) noexcept = 0;
+  // The items told since the last call have ended: whoever waits for them may look now.
+  virtual void answered() noexcept = 0;
   // Every item of the batch has ended: the last call this reply gets.
   virtual void batch_done() noexcept = 0;
 
@@ -93,13 +100,16 @@ class worker_set {
   // on this thread). Thread-safe.
   void submit(const process_batch& batch, process_reply& reply);
 
+  // Reads the results that have arrived and answers their items on this thread, as the I/O
+  // thread would a little later; returns at once when another thread holds the set. For a
+  // thread that expects its answer within microseconds: it need not wait for the I/O thread to
+  // be woken, and then to wake it.
+  void poll() noexcept;
+
   // Kills every worker now; every item not answered yet is answered with an error. Items
   // submitted afterwards are answered with that error at once, on the submitting thread.
   // Thread-safe, idempotent.
   void cancel() noexcept;
-
-  // Workers forked so far, replacements included (for stats and tests).
-  std::size_t forked() const noexcept;
 
   struct state;
 
