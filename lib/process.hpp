@@ -22,6 +22,11 @@ void watch_forks() noexcept;
 // (asan_fork.cpp). Called once, while the program starts; does nothing in other builds.
 void hold_sanitizer_locks_across_fork() noexcept;
 
+// Under ThreadSanitizer: fills the calling thread's allocator cache, right before it forks, so
+// that the child does not block on an allocator lock another thread held at the fork
+// (tsan_fork.cpp). Does nothing in other builds.
+void prime_allocator_before_fork() noexcept;
+
 // Marks this process as a worker process (spawner.cpp, in the child, before the callable runs);
 // worker_process() then says so.
 void mark_worker_process() noexcept;

@@ -136,6 +136,7 @@ class spawner {
     {
       std::lock_guard lock(fds.mu_);  // no descriptor is half made while the child is copied
       std::fflush(nullptr);           // nothing buffered is written twice, once by the child
+      prime_allocator_before_fork();
       made.pid = fork();
       if (made.pid == 0) become_worker(parent, fds, keep, child_main);
       if (made.pid < 0) descriptors::fail("fork of a worker process");

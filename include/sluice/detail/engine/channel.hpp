@@ -347,11 +347,15 @@ class channel final : public port<T> {
     return true;
   }
 
-  // Takes room for between 1 and `want` items: the producer's credits first, then what is free,
-  // waiting for one when nothing is. 0 when stopping.
+  // Takes room for between 1 and `want` items: a serial producer's credits first (the writer of
+  // concurrent producers is shared and has none), then what is free, waiting for one when
+  // nothing is. 0 when stopping.
   std::size_t take_room(writer& w, std::size_t want) {
-    std::size_t got = std::min(w.credits, want);
-    w.credits -= got;
+    std::size_t got = 0;
+    if (w.token) {
+      got = std::min(w.credits, want);
+      w.credits -= got;
+    }
     if (got < want) {
       got += static_cast<std::size_t>(room_.tryWaitMany(static_cast<ssize>(want - got)));
     }
