@@ -89,18 +89,24 @@ void check_retry_policy(const retry_policy& policy, std::string_view who) {
   }
 }
 
+bool retry_allows(const retry_policy& policy, const std::exception_ptr& error) {
+  return policy.retry_if ? policy.retry_if(error) : is_std_exception(error);
+}
+
+clock::duration retry_delay(const retry_policy& policy, std::size_t made) {
+  const clock::duration delay = backoff_delay(policy, made);
+  return policy.jitter ? jittered(delay) : delay;
+}
+
 void after_failed_attempt(const retry_policy& policy, const std::stop_token& stop, std::size_t made,
                           std::exception_ptr error, std::vector<std::exception_ptr>& errors,
                           std::vector<std::exception_ptr>* failed, give_up_with how) {
   if (failed != nullptr) failed->push_back(error);
   errors.push_back(std::move(error));
   if (made >= policy.max_attempts) give_up(errors, how);
-  const bool retryable =
-      policy.retry_if ? policy.retry_if(errors.back()) : is_std_exception(errors.back());
-  if (!retryable || stop.stop_requested()) give_up(errors, how);
+  if (!retry_allows(policy, errors.back()) || stop.stop_requested()) give_up(errors, how);
 
-  clock::duration delay = backoff_delay(policy, made);
-  if (policy.jitter) delay = jittered(delay);
+  const clock::duration delay = retry_delay(policy, made);
   const clock& time = clock_or_system(policy.clock);
   if (!time.sleep_until(saturating_add(time.now(), delay), stop)) give_up(errors, how);
 }

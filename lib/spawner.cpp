@@ -1,6 +1,7 @@
 #include "spawner.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -13,9 +14,12 @@
 #include <cstdio>
 #include <deque>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
+
+#include <sluice/errors.hpp>
 
 #include "process.hpp"
 
@@ -93,16 +97,18 @@ struct fork_request {
 
 }  // namespace
 
+// Its thread is made on first use, not by the constructor: per_process may make two spawners
+// at once and destroy the one that lost, which must have no thread yet.
 class spawner {
  public:
-  spawner() {
-    watch_forks();
-    std::thread([this] { serve(); }).detach();  // lives as long as the process (see header)
-  }
-
   spawned spawn(const std::function<void()>& child_main, const std::vector<int>& keep) {
     fork_request request{&child_main, &keep, {}, nullptr};
     std::unique_lock lock(mu_);
+    if (!started_) {
+      watch_forks();
+      std::thread([this] { serve(); }).detach();  // lives as long as the process (see header)
+      started_ = true;
+    }
     requests_.push_back(&request);
     wake_.notify_one();
     answered_.wait(lock, [&] { return request.done; });
@@ -156,10 +162,69 @@ class spawner {
   std::condition_variable wake_;
   std::condition_variable answered_;
   std::deque<fork_request*> requests_;  // guarded by mu_
+  bool started_ = false;                 // guarded by mu_: the thread exists
 };
 
 spawned spawn_worker(const std::function<void()>& child_main, const std::vector<int>& keep) {
   return per_process<spawner>().spawn(child_main, keep);
+}
+
+sigpipe_blocked::sigpipe_blocked() noexcept {
+  sigemptyset(&pipe_);
+  sigaddset(&pipe_, SIGPIPE);
+  sigset_t pending;
+  sigpending(&pending);
+  was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &pipe_, &before_);
+}
+
+sigpipe_blocked::~sigpipe_blocked() {
+  const int saved = errno;
+  sigset_t pending;
+  sigpending(&pending);
+  if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+    const timespec now{};
+    while (sigtimedwait(&pipe_, nullptr, &now) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &before_, nullptr);
+  errno = saved;
+}
+
+bool write_all(int fd, const char* bytes, std::size_t size) noexcept {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, bytes, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    bytes += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool reap_worker(int pidfd, siginfo_t& info) noexcept {
+  info = siginfo_t{};
+  int reaped;
+  while ((reaped = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info,
+                          WEXITED)) < 0 &&
+         errno == EINTR) {
+  }
+  return reaped == 0;
+}
+
+std::exception_ptr worker_death(std::string_view who, const siginfo_t* info) {
+  if (info == nullptr) {
+    return std::make_exception_ptr(std::runtime_error(
+        "sluice: " + std::string{who} +
+        ": its worker process vanished (its exit status was unavailable: was it reaped "
+        "elsewhere?)"));
+  }
+  if (info->si_code == CLD_EXITED) {
+    return std::make_exception_ptr(worker_crashed::exited(who, info->si_status));
+  }
+  return std::make_exception_ptr(worker_crashed::killed(who, info->si_status));
 }
 
 }  // namespace sluice::detail

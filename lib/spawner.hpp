@@ -8,13 +8,21 @@
 //     closes every one of them but its own and never holds another run's pipe (which would turn
 //     that run's crash into a hang).
 // The child leaves the spawner's code only through `child_main`, then `_exit`.
+//
+// Below that: what every user of workers shares to talk to them and to bury them (process
+// pools' worker_set.cpp, process jobs' job_process.cpp).
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <array>
+#include <cstddef>
+#include <exception>
 #include <functional>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 namespace sluice::detail {
@@ -68,5 +76,34 @@ struct spawned {
 // _exit(0) (also when child_main throws). Exceptions: std::system_error when fork or
 // pidfd_open fails.
 spawned spawn_worker(const std::function<void()>& child_main, const std::vector<int>& keep);
+
+// While it lives, SIGPIPE is blocked on this thread, and one that a write to a pipe whose reader
+// is gone raises meanwhile is taken back: the write fails with EPIPE and kills no process. For
+// threads that write to workers' pipes only for a while (a thread that does nothing else
+// blocks it for good).
+class sigpipe_blocked {
+ public:
+  sigpipe_blocked() noexcept;
+  sigpipe_blocked(const sigpipe_blocked&) = delete;
+  sigpipe_blocked& operator=(const sigpipe_blocked&) = delete;
+  ~sigpipe_blocked();
+
+ private:
+  sigset_t pipe_{};
+  sigset_t before_{};
+  bool was_pending_ = false;
+};
+
+// Writes all of `bytes` to a blocking descriptor; false when the reader is gone.
+bool write_all(int fd, const char* bytes, std::size_t size) noexcept;
+
+// Waits for the worker behind `pidfd` to end and reaps it (it must be this process's child and
+// reaped nowhere else): true with its status in `info`, false when the status is unavailable.
+bool reap_worker(int pidfd, siginfo_t& info) noexcept;
+
+// What a worker's death without an answer means to the one it worked for, named by `who`
+// ("task 'parse' (task#2)"): sluice::worker_crashed::killed or ::exited from the status `info`
+// that reap_worker gave, or a std::runtime_error when that is null (status unavailable).
+std::exception_ptr worker_death(std::string_view who, const siginfo_t* info);
 
 }  // namespace sluice::detail

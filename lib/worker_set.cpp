@@ -106,20 +106,6 @@ void put_header(char* at, std::uint32_t length, std::uint64_t batch, std::uint32
   put_u32(at + 16, count);
 }
 
-// Writes all of `bytes` to a blocking descriptor; false when the reader is gone.
-bool write_all(int fd, const char* bytes, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, bytes, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    bytes += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 // --- the worker ---------------------------------------------------------------------------------
 
 // A worker's results: frames built in the mirror, each one whole after every record, written
@@ -274,44 +260,6 @@ void run_item(std::uint64_t batch, std::uint32_t index, std::string_view input,
 }  // namespace
 
 // --- the parent ---------------------------------------------------------------------------------
-
-namespace {
-
-// While it lives, SIGPIPE is blocked on this thread, and one that a write to a pipe whose reader
-// is gone raises meanwhile is taken back: the write fails with EPIPE and kills no process. For
-// the threads that write to the workers' pipes besides the I/O thread, which blocks it for good.
-class sigpipe_blocked {
- public:
-  sigpipe_blocked() noexcept {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_, &before_);
-  }
-  sigpipe_blocked(const sigpipe_blocked&) = delete;
-  sigpipe_blocked& operator=(const sigpipe_blocked&) = delete;
-  ~sigpipe_blocked() {
-    const int saved = errno;
-    sigset_t pending;
-    sigpending(&pending);
-    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
-      const timespec now{};
-      while (sigtimedwait(&pipe_, nullptr, &now) < 0 && errno == EINTR) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &before_, nullptr);
-    errno = saved;
-  }
-
- private:
-  sigset_t pipe_{};
-  sigset_t before_{};
-  bool was_pending_ = false;
-};
-
-}  // namespace
 
 struct worker_set::state {
   // A submitted batch, until its last item is answered.
@@ -705,12 +653,8 @@ struct worker_set::state {
   void bury(worker& w) {
     read_results(w);
     signal_pidfd(w.pidfd, SIGKILL);  // it may have only closed its pipe
-    siginfo_t info{};
-    int reaped;
-    while ((reaped = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(w.pidfd), &info,
-                            WEXITED)) < 0 &&
-           errno == EINTR) {
-    }
+    siginfo_t info;
+    const bool reaped = reap_worker(w.pidfd, info);
     const std::uint64_t mirrored = w.page->mirrored.load(std::memory_order_acquire);
     take_frames(w, std::string_view(mirror_of(w.page), std::min<std::uint64_t>(mirrored, kMirror)));
     const std::uint64_t ticket = w.page->ticket.load(std::memory_order_acquire);
@@ -724,11 +668,11 @@ struct worker_set::state {
         return p.batch == batch && index >= p.first && index - p.first < p.count;
       });
       if (auto found = batches.find(batch); ours && found != batches.end()) {
-        answer(found, index, {}, death_error(w, ticket, reaped == 0 ? &info : nullptr));
+        answer(found, index, {}, death_error(w, ticket, reaped ? &info : nullptr));
       }
     } else if (ticket == 0 && w.load > 0 && !stopped && ++idle_deaths > 3 * workers.size()) {
       // Workers die before they start an item, again and again: nothing would ever run.
-      const std::exception_ptr error = death_error(w, 0, reaped == 0 ? &info : nullptr);
+      const std::exception_ptr error = death_error(w, 0, reaped ? &info : nullptr);
       requeue_unanswered(w);
       fail_queue(error);
     }
@@ -777,16 +721,7 @@ struct worker_set::state {
                              .count()) +
           " ms); its worker process was killed"));
     }
-    if (info == nullptr) {
-      return std::make_exception_ptr(std::runtime_error(
-          "sluice: " + options.who +
-          ": its worker process vanished (its exit status was unavailable: was it reaped "
-          "elsewhere?)"));
-    }
-    if (info->si_code == CLD_EXITED) {
-      return std::make_exception_ptr(worker_crashed::exited(options.who, info->si_status));
-    }
-    return std::make_exception_ptr(worker_crashed::killed(options.who, info->si_status));
+    return worker_death(options.who, info);
   }
 
   // The timer ticks every millisecond while a worker holds items: it starts as soon as one does

@@ -76,6 +76,13 @@ void after_failed_attempt(const retry_policy& policy, const std::stop_token& sto
                           std::exception_ptr error, std::vector<std::exception_ptr>& errors,
                           std::vector<std::exception_ptr>* failed, give_up_with how);
 
+// Whether `policy` lets a failed attempt be retried: its retry_if, or (empty) whether `error`
+// derives from std::exception. What after_failed_attempt asks, for callers that wait elsewhere
+// (a job graph's timer).
+bool retry_allows(const retry_policy& policy, const std::exception_ptr& error);
+// The wait before attempt `made` + 1, jittered when the policy says so.
+clock::duration retry_delay(const retry_policy& policy, std::size_t made);
+
 // The one code path of every retry (sluice::retry and task_options::retry): runs `attempt()`
 // under `policy` until it returns, and returns what it returns (void and references included).
 // Every failed attempt's exception is appended to `*failed` when `failed` is not null (oldest

@@ -9,6 +9,9 @@
 #include <sluice/execution.hpp>
 #include <sluice/fallback.hpp>
 #include <sluice/generator.hpp>
+#include <sluice/job_context.hpp>
+#include <sluice/job_events.hpp>
+#include <sluice/jobs.hpp>
 #include <sluice/pipeline.hpp>
 #include <sluice/pmap.hpp>
 #include <sluice/pool.hpp>
