@@ -1,5 +1,5 @@
 // sluice-perf: the performance suite. Runs the workloads (chain, cpu, blocking, memory, shapes,
-// latency, resilience, rate, pmap, pmap_sleep, process, process_latency; one file each, two in
+// latency, resilience, rate, pmap, pmap_sleep, process, process_latency, jobs; one file each, two in
 // resilience.cpp, pmap.cpp and process.cpp) in sluice and in the baselines a user would pick instead,
 // every implementation once per round, prints the medians, the ratios to sluice and each
 // workload's bar lines, and optionally writes everything to JSON. Exit status: 0 when every
@@ -28,6 +28,7 @@ constexpr workload workloads[] = {
     {"resilience", perf::run_resilience}, {"rate", perf::run_rate},
     {"pmap", perf::run_pmap},             {"pmap_sleep", perf::run_pmap_sleep},
     {"process", perf::run_process},       {"process_latency", perf::run_process_latency},
+    {"jobs", perf::run_jobs},
 };
 
 std::vector<std::string> workload_names() {

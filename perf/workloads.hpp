@@ -22,6 +22,7 @@ result run_pmap(const options& o);        // pmap.cpp
 result run_pmap_sleep(const options& o);  // pmap.cpp
 result run_process(const options& o);     // process.cpp
 result run_process_latency(const options& o);  // process.cpp
+result run_jobs(const options& o);             // jobs.cpp
 
 // The memory workload's child process (`--child memory IMPLEMENTATION ITEMS BURN_ITERATIONS`):
 // runs one implementation and prints what it measured on stdout. Returns the exit status.
