@@ -29,6 +29,8 @@
 
 using namespace std::chrono_literals;
 
+using sluice_test::caught;
+
 namespace {
 
 constexpr auto process = sluice::execution::process;
@@ -38,21 +40,6 @@ sluice::job_graph_options quiet(std::size_t parallel = 100,
   return {.parallel = parallel, .mode = mode, .live = sluice::live_output::off};
 }
 
-// The exception `error` holds, as E (empty when it is not one), with its what() in `what`.
-template <class E>
-std::optional<E> caught(const std::exception_ptr& error, std::string& what) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const E& e) {
-    what = e.what();
-    return e;
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-    what = "not a std::exception";
-  }
-  return std::nullopt;
-}
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -34,6 +34,7 @@
 #include "common/watchdog.hpp"
 
 using namespace std::chrono_literals;
+using sluice_test::caught;
 using sluice_test::numbers;
 
 namespace {
@@ -56,21 +57,6 @@ struct failures {
   }
 };
 
-// The exception `error` holds when it is an Exception; `what` gets its what() in any case.
-template <class Exception>
-std::optional<Exception> caught(const std::exception_ptr& error, std::string& what) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const Exception& e) {
-    what = e.what();
-    return e;
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-    what = "not a std::exception";
-  }
-  return std::nullopt;
-}
 
 // How a worker dies on the item it is given.
 enum class death { segv, abort, kill, bus, fpe, exit3, exit0, quick_exit5 };

@@ -11,8 +11,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <fstream>
 #include <new>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -91,6 +93,22 @@ inline bool process_ended(pid_t pid) {
   std::getline(stat, line);
   const std::size_t after_name = line.rfind(')');
   return after_name == std::string::npos || line.substr(after_name + 2, 1) == "Z";
+}
+
+// The exception `error` holds when it is an Exception; `what` gets its what() in any case.
+template <class Exception>
+std::optional<Exception> caught(const std::exception_ptr& error, std::string& what) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Exception& e) {
+    what = e.what();
+    return e;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "not a std::exception";
+  }
+  return std::nullopt;
 }
 
 }  // namespace sluice_test
