@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <sstream>
 #include <stdexcept>
 
 #include <sluice/detail/saturate.hpp>
@@ -363,7 +362,6 @@ void job_graph_state::commit(closure& c) {
   for (job_rec* j : c.order) {
     j->deps = std::move(c.deps[j]);
     j->no_failures = c.no_failures[j];
-    j->why = c.why[j];
     j->state = job_state::wanted;
     j->pending = 0;
     ++unfinished_by_wave_[j->wave()];
@@ -581,7 +579,6 @@ void job_graph_state::finish(job_rec& job, job_state state, job_reason reason, s
     if (!was_wanted) held_locks_.erase(l);
   }
   if (auto w = unfinished_by_wave_.find(job.wave()); --w->second == 0) unfinished_by_wave_.erase(w);
-  ++final_total_;
   emit(job, state == job_state::succeeded ? job_event_kind::succeeded
             : state == job_state::skipped ? job_event_kind::skipped
                                           : job_event_kind::failed,

@@ -31,7 +31,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -239,7 +238,6 @@ class job_graph_state {
   std::set<std::string, std::less<>> held_locks_;
   std::size_t running_slots_ = 0;
   std::size_t wanted_total_ = 0;  // jobs ever wanted (the board's total)
-  std::size_t final_total_ = 0;
   std::size_t calls_live_ = 0;
   std::string first_failed_;      // the first job that failed (for run_aborted)
   std::uint64_t seq_ = 0;
@@ -256,7 +254,6 @@ class job_graph_state {
   bool run_open_ = false;  // jobs were wanted since the last summary was written
   std::thread ticker_;
   std::condition_variable ticker_cv_;
-  clock::time_point idle_since_{};
 };
 
 }  // namespace sluice::detail
