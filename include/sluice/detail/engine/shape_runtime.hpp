@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -94,9 +93,8 @@ class merge_port final : public port<From> {
 
 // The side of an in_order that the shape before it sees. Each input the shape takes gets
 // `keys` consecutive keys (fan_out: one per branch; route, zip: one), which travel in
-// item_meta::tag through the branches: the outputs leave the in_order in key order. The tag the
-// input came with is kept aside and given back to its outputs when they leave (a zip around the
-// shape matches its branches' results by it).
+// item_meta::tag through the branches: the outputs leave the in_order in key order, with the tag
+// the input came with given back (a zip around the shape matches its branches' results by it).
 class order_gate {
  public:
   // Takes the next `keys` keys (the first in `first`) for an input tagged `outer_tag`, waiting
@@ -112,8 +110,12 @@ class order_gate {
 // every run of consecutive keys that is complete. A key counts as arrived with a value or with a
 // tombstone (a branch dropped the item: the branches are built to leave tombstones).
 // Memory: keys are handed out only while they fit in the window (order_gate::enter), so at most
-// `bound` outputs wait here, and a push never waits for room. A push files or emits on the
-// pushing thread; one pusher at a time emits, into `out`, without the window's lock.
+// `bound` outputs wait here, and a push never waits for room; the window's ring grows only as
+// outputs wait in it. A push files or emits on the pushing thread; one pusher at a time emits,
+// into `out`, without the window's lock.
+// Tags: outside a zip branch and outside the branches of another in_order's shape, every item's
+// tag is 0, and that is what leaves; inside (`nested`), the input's tag is kept in a map until
+// its last output leaves.
 template <class T>
 class in_order_port final : public port<T>, public order_gate {
   struct slot {
@@ -123,19 +125,13 @@ class in_order_port final : public port<T>, public order_gate {
   static constexpr std::size_t kInitialWindow = 64;
 
  public:
-  in_order_port(run_state& run, port<T>& out, std::size_t window, bool leave_tombstones,
-                std::string who)
-      : run_(run),
-        out_(out, true),
-        requested_(window),
-        leave_tombstones_(leave_tombstones),
-        who_(std::move(who)) {}
+  in_order_port(run_state& run, port<T>& out, std::size_t window, bool nested, std::string who)
+      : run_(run), out_(out, true), requested_(window), nested_(nested), who_(std::move(who)) {}
 
   // Build time, before the branches: the shape before it gives each input `keys` keys.
   void attach(std::size_t keys) {
-    bound_ = std::max(requested_, keys);
-    window_.emplace(bound_, kInitialWindow);
-    tags_.assign(bound_, 0);
+    keys_per_input_ = keys;
+    window_.emplace(std::max(requested_, keys), kInitialWindow);
   }
 
   std::size_t add_producer(bool) override {
@@ -143,15 +139,17 @@ class in_order_port final : public port<T>, public order_gate {
       throw std::invalid_argument("sluice: " + who_ +
                                   " must directly follow a fan_out, route or zip");
     }
-    ++producers_;
+    producers_.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
 
   bool enter(std::size_t keys, std::uint64_t outer_tag, std::uint64_t& first) override {
     first = next_key_.fetch_add(keys, std::memory_order_relaxed);
     if (!window_->wait_room(first + keys - 1, [this] { return stopped(); })) return false;
-    // The slots' previous keys (first - bound_ ...) have left: wait_room() saw them emitted.
-    for (std::size_t k = 0; k < keys; ++k) tags_[(first + k) % bound_] = outer_tag;
+    if (nested_) {
+      std::lock_guard lock(tags_mu_);
+      tags_[first] = outer_tag;
+    }
     return true;
   }
 
@@ -183,12 +181,24 @@ class in_order_port final : public port<T>, public order_gate {
     return run_.stopping() || downstream_gone_.load(std::memory_order_acquire);
   }
 
+  // The tag the input of `key` came with; forgotten with the input's last key.
+  std::uint64_t outer_tag(std::uint64_t key) {
+    if (!nested_) return 0;
+    const std::uint64_t first = key - key % keys_per_input_;
+    std::lock_guard lock(tags_mu_);
+    const auto it = tags_.find(first);
+    if (it == tags_.end()) return 0;  // cannot happen: enter() precedes every output
+    const std::uint64_t tag = it->second;
+    if (key + 1 - first == keys_per_input_) tags_.erase(it);
+    return tag;
+  }
+
   // Emits slots in key order, each with the tag its input came with.
   void emit(slot* ready, std::size_t count) {
     for (std::size_t i = 0; i < count; ++i) {
       envelope<T>& item = ready[i].item;
-      item.meta.tag = tags_[item.meta.tag % bound_];
-      if (!item.value && !leave_tombstones_) continue;
+      item.meta.tag = outer_tag(item.meta.tag);
+      if (!item.value && !nested_) continue;  // a dropped item: nobody after it needs to know
       if (!out_.offer(std::move(item))) {
         downstream_gone_.store(true, std::memory_order_release);
         window_->wake_all();
@@ -201,14 +211,15 @@ class in_order_port final : public port<T>, public order_gate {
   run_state& run_;
   outlet<T> out_;
   std::size_t requested_;
-  bool leave_tombstones_;
+  bool nested_;  // in a zip branch or another in_order's shape: keeps tags, passes tombstones
   std::string who_;
-  std::size_t bound_ = 1;
+  std::size_t keys_per_input_ = 1;
   std::optional<reorder_window<slot>> window_;  // made by attach()
-  std::vector<std::uint64_t> tags_;  // the input's tag of key k at k % bound_
   std::atomic<std::uint64_t> next_key_{0};
   std::atomic<std::size_t> producers_{0};
   std::atomic<bool> downstream_gone_{false};
+  std::mutex tags_mu_;
+  absl::flat_hash_map<std::uint64_t, std::uint64_t> tags_;  // nested: first key -> input's tag
 };
 
 // How a dispatcher passes an item on: as it came (push, or offer with or without hold).
