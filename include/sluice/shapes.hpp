@@ -364,7 +364,7 @@ struct in_order_options {
 // An item a branch drops (an on_error handler) is skipped without waiting for it.
 //
 // Example:
-//   auto p = sluice::task(read_rows)
+//   auto p = sluice::task(read_rows, sluice::branch)
 //          | sluice::route(by_kind, sluice::task(fast), sluice::task(slow, {.concurrency = 8}))
 //          | sluice::in_order()
 //          > sluice::for_each(write_row);   // rows in the order read_rows produced them
