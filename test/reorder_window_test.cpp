@@ -1,6 +1,7 @@
 // Tests of <sluice/detail/engine/reorder_window.hpp>: results settled out of ticket order leave in
 // ticket order, one emitter at a time; a batch beyond the bound waits until earlier tickets have
-// left; a stop ends that wait without filing or emitting.
+// left; a stop ends that wait without filing or emitting. wait_room() (in_order's entry) waits the
+// same way before a ticket is handed out; idle() tells whether anything still waits.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -117,5 +118,48 @@ TEST_SUITE("reorder_window") {
     CHECK(returned.wait());
     beyond.join();
     CHECK(log.values.empty());
+  }
+
+  TEST_CASE("wait_room returns at once for a ticket that fits and waits for one beyond the bound" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice::detail::reorder_window<slot> window(4, 1);
+    emitted_log log;
+    CHECK(window.wait_room(3, never_stopped));  // 0 .. 3 fit in a window of 4
+    std::atomic<bool> admitted{false};
+    std::thread beyond([&] {
+      CHECK(window.wait_room(5, never_stopped));  // fits once 0 and 1 have left
+      admitted = true;
+    });
+    auto second = results_for(1, 1);
+    window.settle(1, second.data(), 1, never_stopped, log.emit());
+    CHECK_FALSE(sluice_test::eventually([&] { return admitted.load(); }, 50ms));
+    CHECK_FALSE(window.idle());  // ticket 1 waits for ticket 0
+    auto head = results_for(0, 1);
+    window.settle(0, head.data(), 1, never_stopped, log.emit());
+    beyond.join();
+    CHECK(admitted);
+    CHECK(window.idle());
+    CHECK(log.values == std::vector<int>{0, 1});
+  }
+
+  TEST_CASE("a stop ends wait_room, which then says the ticket must not be settled" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice::detail::reorder_window<slot> window(2, 2);
+    std::atomic<bool> stop{false};
+    auto stopped = [&] { return stop.load(); };
+    std::atomic<bool> result{true};
+    sluice_test::gate returned;
+    std::thread beyond([&] {
+      result = window.wait_room(7, stopped);
+      returned.open();
+    });
+    CHECK_FALSE(returned.wait(50ms));
+    stop = true;
+    window.wake_all();
+    CHECK(returned.wait());
+    beyond.join();
+    CHECK_FALSE(result);
   }
 }

@@ -162,8 +162,8 @@ template <class... Stages>
 template <class... Args>
 auto pipeline<Stages...>::operator()(Args&&... args) const {
   static_assert(first_stage::can_produce,
-                "sluice: a pipeline must start with a task, its producer; fan_out, route, zip "
-                "and batch need a stage before them");
+                "sluice: a pipeline must start with a task, its producer; fan_out, route, zip, "
+                "batch and in_order need a stage before them");
   using produced = typename detail::produced_by<first_stage, std::decay_t<Args>...>::type;
   using out =
       typename detail::chain_after_first<produced, 1 + first_stage::positions, Stages...>::type;

@@ -1,4 +1,5 @@
-// This header defines the stages that make a pipeline a DAG: fan_out, route, zip and batch.
+// This header defines the stages that make a pipeline a DAG: fan_out, route, zip and batch, and
+// in_order, which restores after fan_out, route or zip the order their inputs came in.
 // Each pipes with `|` like a task; branches are pipelines whose first task takes the item.
 //
 // Example:
@@ -13,6 +14,7 @@
 // they all have the same one, otherwise of std::variant of the distinct types in branch order.
 // The merged stream has no order between branches. zip emits one std::tuple per input item,
 // in the order the tuples complete; its branches must turn one item into exactly one item.
+// `shape | sluice::in_order()` emits in the order the shape took its inputs (see in_order).
 // Every shape keeps the pipeline's guarantees: bounded queues, the first error stops the run,
 // cancellation reaches every branch. Task positions count depth-first through the branches.
 #pragma once
@@ -64,6 +66,11 @@ template <class... Branches>
 struct branching {
   std::tuple<Branches...> branches;
 
+  // Whether an in_order after the shape can tell when an input is done: every branch turns one
+  // item into exactly one (chain.hpp checks it where an in_order follows).
+  static constexpr bool order_restorable = (all_one_to_one<typename Branches::stages_type>::value &&
+                                            ...);
+
   static constexpr std::size_t positions = (std::size_t{0} + ... + Branches::positions);
   static constexpr bool can_produce = false;
 
@@ -99,11 +106,19 @@ struct branching {
   }
 
   // Builds every branch of a fan_out or route into `out`, converting where types differ.
+  // An in_order after the shape restores its order: the dispatcher hands out its keys, and the
+  // branches leave a tombstone for an item they drop, so that the in_order knows it is done.
   template <class In, std::size_t Pos, class Merged, class Dispatcher>
   void build_merging(build_ctx& ctx, std::size_t in_capacity, port<Merged>& out,
                      Dispatcher& dispatcher) const {
+    build_ctx inner{ctx.run, ctx.in_zip};
+    if (auto* gate = dynamic_cast<in_order_port<Merged>*>(&out)) {
+      gate->attach(Dispatcher::keys_per_input);
+      dispatcher.order = gate;
+      inner.in_zip = true;
+    }
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((dispatcher.branches[I] = &build_into<I, In, Pos>(ctx, in_capacity, out)), ...);
+      ((dispatcher.branches[I] = &build_into<I, In, Pos>(inner, in_capacity, out)), ...);
     }
     (std::index_sequence_for<Branches...>{});
   }
@@ -175,6 +190,7 @@ struct route_stage : branching<Branches...> {
 template <class... Branches>
 struct zip_stage : branching<Branches...> {
   static constexpr bool one_to_one = true;
+  static constexpr bool order_restorable = true;  // a zip emits one tuple (or tombstone) per input
 
   template <class In, std::size_t Pos>
   struct typing {
@@ -209,9 +225,12 @@ struct zip_stage : branching<Branches...> {
   port<In>& build_zip(build_ctx& ctx, port<std::tuple<Outs...>>& out, std::size_t in_capacity,
                       std::index_sequence<I...>) const {
     using joiner_type = zip_joiner<Outs...>;
-    auto& joiner = ctx.run.template make<joiner_type>(out, ctx.in_zip);
+    auto* gate = dynamic_cast<in_order_port<std::tuple<Outs...>>*>(&out);
+    if (gate != nullptr) gate->attach(1);
+    auto& joiner = ctx.run.template make<joiner_type>(out, ctx.in_zip || gate != nullptr);
     auto& dispatcher =
         ctx.run.template make<zip_port<In, joiner_type, sizeof...(Branches)>>(joiner);
+    dispatcher.order = gate;
     build_ctx inner{ctx.run, true};
     ((dispatcher.branches[I] = &this->template build_branch<I, In, Pos>(
           inner, in_capacity,
@@ -258,6 +277,44 @@ struct batch_stage {
   }
 };
 
+// sluice::in_order(): a port between a shape and what follows it (positions: none, so adding it
+// renumbers no task). Named after the last task before it: "in_order after task#4".
+struct in_order_stage {
+  std::size_t window;
+
+  static constexpr std::size_t positions = 0;
+  static constexpr bool can_produce = false;
+  static constexpr bool one_to_one = true;
+  static constexpr bool restores_order = true;  // chain.hpp checks what it follows
+
+  template <class In, std::size_t Pos>
+  struct typing {
+    using type = In;
+  };
+
+  std::size_t out_capacity() const noexcept { return resolved_capacity(window); }
+
+  template <class In, std::size_t Pos>
+  void validate() const {
+    if (window > max_capacity) {
+      throw std::invalid_argument("sluice: " + name(Pos) + " has window " +
+                                  std::to_string(window) + ", more than sluice::max_capacity (" +
+                                  std::to_string(max_capacity) + ")");
+    }
+  }
+
+  template <class In, std::size_t Pos, class Out>
+  port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
+    validate<In, Pos>();
+    return ctx.run.template make<in_order_port<In>>(ctx.run, out, window == 0 ? in_capacity : window,
+                                                    ctx.in_zip, name(Pos));
+  }
+
+  static std::string name(std::size_t pos) {
+    return "in_order after task#" + std::to_string(pos - 1);
+  }
+};
+
 template <class Stage>
 auto as_pipeline(Stage stage) {
   return pipeline<Stage>(std::tuple<Stage>(std::move(stage)));
@@ -287,6 +344,39 @@ template <class... Branches>
 requires(sizeof...(Branches) > 0 &&
          (detail::is_pipeline_v<Branches> && ...)) auto zip(Branches... branches) {
   return detail::as_pipeline(detail::zip_stage<Branches...>{{{std::move(branches)...}}});
+}
+
+// The options of sluice::in_order.
+struct in_order_options {
+  // Outputs that may wait for an earlier input to finish, counted in outputs (a fan_out of n
+  // branches has n per input; a window below n is taken as n). 0: the capacity of the queue the
+  // shape's branches would feed without in_order (the largest capacity of their last tasks).
+  // Also the capacity of the queue after in_order (0: sluice::default_capacity).
+  std::size_t window = 0;
+};
+
+// Placed right after fan_out, route or zip: emits their outputs in the order the shape took its
+// inputs. That is the producer's order when every stage before the shape keeps it (the
+// producer, tasks with concurrency 1 or `.ordered = true`, batch).
+//   route:   one output per input, in input order;
+//   fan_out: the outputs of one input in branch order, input after input: (input, branch);
+//   zip:     one tuple per input, in input order (without in_order: as tuples complete).
+// An item a branch drops (an on_error handler) is skipped without waiting for it.
+//
+// Example:
+//   auto p = sluice::task(read_rows, sluice::branch)
+//          | sluice::route(by_kind, sluice::task(fast), sluice::task(slow, {.concurrency = 8}))
+//          | sluice::in_order()
+//          > sluice::for_each(write_row);   // rows in the order read_rows produced them
+// Memory: at most `window` outputs wait for an earlier one. When they would be more, the shape
+//   takes no further input until the earliest is done, and its upstream blocks (backpressure).
+// Misuse: in_order anywhere but right after fan_out, route or zip, or after a fan_out or route
+//   with a branch that is not one item in, one item out (a branch or join task, batch, a nested
+//   fan_out or route), fails to compile with a sentence naming it. A window above
+//   sluice::max_capacity is rejected with std::invalid_argument when the pipeline runs.
+// Cancellation: a stop or an error ends every wait; what waits in the window is dropped.
+inline auto in_order(in_order_options options = {}) {
+  return detail::as_pipeline(detail::in_order_stage{options.window});
 }
 
 // Groups items into std::vector of at most n. A partial batch leaves when max_wait has passed

@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include <sluice/detail/engine/channel.hpp>
+#include <sluice/detail/engine/diagnostics.hpp>
 #include <sluice/detail/invoke.hpp>
 #include <sluice/detail/engine/run.hpp>
 
@@ -25,8 +26,40 @@ namespace sluice::detail {
 
 struct build_ctx {
   run_state& run;
-  bool in_zip = false;  // building a zip branch: dropped items leave tombstones
+  // Building a zip branch, or a branch of a shape an in_order follows: dropped items leave
+  // tombstones.
+  bool in_zip = false;
 };
+
+// Where an in_order may stand: right after a fan_out, route or zip (a stage with
+// `order_restorable`) whose branches each turn one item into one. Checked for the stage after
+// S (the first of Rest), which would be at position Next; fails to compile with a sentence.
+template <class S>
+constexpr bool restores_order() {
+  return requires { S::restores_order; };
+}
+template <std::size_t Next, class S, class... Rest>
+constexpr bool in_order_placed() {
+  if constexpr (sizeof...(Rest) == 0) {
+    return true;
+  } else if constexpr (!restores_order<std::tuple_element_t<0, std::tuple<Rest...>>>()) {
+    return true;
+  } else if constexpr (!requires { S::order_restorable; }) {
+    return check_in_order_follows_shape<Next - 1, false>();
+  } else {
+    return check_in_order_single<Next - 1, S::order_restorable>();
+  }
+}
+// The same for the first stage of a branch at position Pos: an in_order cannot start a branch,
+// as nothing before it in the branch numbered its inputs.
+template <std::size_t Pos, class First>
+constexpr bool in_order_starts_branch() {
+  if constexpr (restores_order<First>()) {
+    return check_in_order_follows_shape<Pos - 1, false>();
+  } else {
+    return true;
+  }
+}
 
 template <class In, std::size_t Pos, class... Stages>
 struct chain_typing {
@@ -34,22 +67,28 @@ struct chain_typing {
 };
 template <class In, std::size_t Pos, class S, class... Rest>
 struct chain_typing<In, Pos, S, Rest...> {
-  using type = typename chain_typing<typename S::template typing<In, Pos>::type, Pos + S::positions,
-                                     Rest...>::type;
+  static constexpr bool placed = in_order_placed<Pos + S::positions, S, Rest...>();
+  using type =
+      typename chain_typing<std::conditional_t<placed, typename S::template typing<In, Pos>::type,
+                                               invalid>,
+                            Pos + S::positions, Rest...>::type;
 };
 
 // chain_typing of every stage but the first (the producer, typed on its own).
 template <class In, std::size_t Pos, class First, class... Rest>
 struct chain_after_first {
-  using type = typename chain_typing<In, Pos, Rest...>::type;
+  static constexpr bool placed = in_order_placed<Pos, First, Rest...>();
+  using type = std::conditional_t<placed, typename chain_typing<In, Pos, Rest...>::type, invalid>;
 };
 
 // The output type of a pipeline's stages (a std::tuple) used as a branch fed with In.
 template <class In, std::size_t Pos, class Tuple>
 struct tuple_chain_typing;
-template <class In, std::size_t Pos, class... S>
-struct tuple_chain_typing<In, Pos, std::tuple<S...>> {
-  using type = typename chain_typing<In, Pos, S...>::type;
+template <class In, std::size_t Pos, class First, class... S>
+struct tuple_chain_typing<In, Pos, std::tuple<First, S...>> {
+  static constexpr bool placed = in_order_starts_branch<Pos, First>();
+  using type = std::conditional_t<placed, typename chain_typing<In, Pos, First, S...>::type,
+                                  invalid>;
 };
 
 // Builds stages I.. of `stages`, the first of them at position Pos fed with In, ending in

@@ -169,4 +169,34 @@ constexpr bool check_zip_single() {
   return Ok;
 }
 
+// Pos: the last task before the in_order (its name, "in_order after task#Pos").
+template <std::size_t Pos, bool Ok>
+constexpr bool check_in_order_follows_shape() {
+#define SLUICE_DETAIL_CHECK(n)                                                               \
+  static_assert(Pos != n || Ok, "sluice: the in_order after task #" #n                       \
+                                " must directly follow a fan_out, route or zip: only they " \
+                                "number their inputs, which is the order it restores");
+  SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
+#undef SLUICE_DETAIL_CHECK
+  static_assert(Pos <= 32 || Ok,
+                "sluice: an in_order after task #32 must directly follow a fan_out, route or zip");
+  return Ok;
+}
+
+template <std::size_t Pos, bool Ok>
+constexpr bool check_in_order_single() {
+#define SLUICE_DETAIL_CHECK(n)                                                                \
+  static_assert(Pos != n || Ok, "sluice: the in_order after task #" #n                        \
+                                " follows a fan_out or route with a branch that does not turn " \
+                                "one item into exactly one (a sluice::branch or sluice::join "  \
+                                "task, batch, fan_out or route), so it cannot tell when an "    \
+                                "input is done");
+  SLUICE_DETAIL_POSITIONS(SLUICE_DETAIL_CHECK)
+#undef SLUICE_DETAIL_CHECK
+  static_assert(Pos <= 32 || Ok,
+                "sluice: an in_order after task #32 follows a fan_out or route with a branch that "
+                "does not turn one item into exactly one");
+  return Ok;
+}
+
 }  // namespace sluice::detail

@@ -2,19 +2,22 @@
 // earlier one has left.
 //
 // Workers take items in batches numbered by consecutive tickets (the task hands them out), call
-// the task on them out of order, and settle() each batch's results here. A batch whose first
+// the task on them out of order, and settle() each batch's results here. An in_order stage
+// (shape_runtime.hpp) settles one result at a time and, so that no result ever waits for room,
+// has its tickets wait for room when they are handed out (wait_room()). A batch whose first
 // ticket is next in order leaves at once from the worker's own results; the others wait in the
 // window. The worker that emits also emits every run of results that later batches filed
 // meanwhile, so one worker at a time emits and outputs leave in ticket order.
 //
 // Slot: default-constructible and move-assignable, with a `bool filled` that a settled result
 // has set (a default-constructed slot is empty).
-// Thread safety: settle() and wake_all() may be called from any worker at once.
-// Cancellation: settle() returns without filing or emitting once `stopped()` is true, and
-// wake_all() ends every wait for room so that a stop is seen.
+// Thread safety: settle(), wait_room() and wake_all() may be called from any worker at once.
+// Cancellation: settle() and wait_room() return without filing or emitting once `stopped()` is
+// true, and wake_all() ends every wait for room so that a stop is seen.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -61,6 +64,7 @@ class reorder_window {
       emit(out, out_count);
       lock.lock();
       next_emit_ = end;
+      emitted_.store(end, std::memory_order_release);
       room_.notify_all();
       if (stopped()) break;
       // Moves out the run of ready results, but frees their slots only once they are emitted:
@@ -77,6 +81,28 @@ class reorder_window {
       out_count = ready_.size();
     }
     emitting_ = false;
+  }
+
+  // Waits until ticket `last` fits in the window: until every ticket up to last - bound has been
+  // emitted. False when stopped() (then the ticket must not be settled). Without waiting when
+  // it fits already: one atomic load. What the emitter of earlier tickets wrote before it
+  // emitted them happens before this returns.
+  template <class Stopped>
+  bool wait_room(std::uint64_t last, Stopped stopped) {
+    if (last < emitted_.load(std::memory_order_acquire) + bound_) return true;
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return stopped() || fits(last); });
+    return !stopped();
+  }
+
+  // True when no settled ticket waits in the window or is being emitted.
+  bool idle() {
+    std::lock_guard lock(mu_);
+    if (emitting_) return false;
+    for (const Slot& s : ring_) {
+      if (s.filled) return false;
+    }
+    return true;
   }
 
   // Wakes every worker waiting for room, to see a stop.
@@ -110,6 +136,7 @@ class reorder_window {
   std::vector<Slot> ring_;        // ticket t at t % size, for t in [next_emit_, next_emit_ + size)
   std::uint64_t next_emit_ = 0;   // every ticket below it has been emitted
   bool emitting_ = false;         // a worker emits; only it advances next_emit_
+  std::atomic<std::uint64_t> emitted_{0};  // next_emit_, for wait_room() to read without mu_
   std::vector<Slot> ready_;       // what the emitting worker moved out of the ring
 };
 

@@ -1,7 +1,9 @@
 // Internal: the runtimes of the DAG shapes. fan_out, route and zip are ports: an upstream
 // worker's push runs the dispatch on its own thread and lands in the branches' queues. Branch
 // outputs meet again in `out` (fan_out, route; through a merge_port when the types differ) or in
-// a zip_joiner. batch is a stage with one worker that blocks on its queue with a deadline.
+// a zip_joiner. in_order is a port too: the branches' outputs, pushed into it on their own
+// threads, leave it in the order the shape took their inputs. batch is a stage with one worker
+// that blocks on its queue with a deadline.
 #pragma once
 
 #include <algorithm>
@@ -24,6 +26,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <sluice/detail/engine/channel.hpp>
+#include <sluice/detail/engine/reorder_window.hpp>
 #include <sluice/detail/engine/run.hpp>
 #include <sluice/detail/saturate.hpp>
 #include <sluice/detail/engine/stage.hpp>
@@ -88,6 +91,137 @@ class merge_port final : public port<From> {
   port<To>& out_;
 };
 
+// The side of an in_order that the shape before it sees. Each input the shape takes gets
+// `keys` consecutive keys (fan_out: one per branch; route, zip: one), which travel in
+// item_meta::tag through the branches: the outputs leave the in_order in key order, with the tag
+// the input came with given back (a zip around the shape matches its branches' results by it).
+class order_gate {
+ public:
+  // Takes the next `keys` keys (the first in `first`) for an input tagged `outer_tag`, waiting
+  // while they do not fit in the window: the shape stops taking inputs, and its upstream blocks.
+  // False when the run is stopping or nobody downstream wants more.
+  virtual bool enter(std::size_t keys, std::uint64_t outer_tag, std::uint64_t& first) = 0;
+
+ protected:
+  ~order_gate() = default;
+};
+
+// in_order: files each output the branches push under its key in a reorder window and emits
+// every run of consecutive keys that is complete. A key counts as arrived with a value or with a
+// tombstone (a branch dropped the item: the branches are built to leave tombstones).
+// Memory: keys are handed out only while they fit in the window (order_gate::enter), so at most
+// `bound` outputs wait here, and a push never waits for room; the window's ring grows only as
+// outputs wait in it. A push files or emits on the pushing thread; one pusher at a time emits,
+// into `out`, without the window's lock.
+// Tags: outside a zip branch and outside the branches of another in_order's shape, every item's
+// tag is 0, and that is what leaves; inside (`nested`), the input's tag is kept in a map until
+// its last output leaves.
+template <class T>
+class in_order_port final : public port<T>, public order_gate {
+  struct slot {
+    bool filled = false;
+    envelope<T> item{};  // meta.tag: the key
+  };
+  static constexpr std::size_t kInitialWindow = 64;
+
+ public:
+  in_order_port(run_state& run, port<T>& out, std::size_t window, bool nested, std::string who)
+      : run_(run), out_(out, true), requested_(window), nested_(nested), who_(std::move(who)) {}
+
+  // Build time, before the branches: the shape before it gives each input `keys` keys.
+  void attach(std::size_t keys) {
+    keys_per_input_ = keys;
+    window_.emplace(std::max(requested_, keys), kInitialWindow);
+  }
+
+  std::size_t add_producer(bool) override {
+    if (!window_) {  // the chain's static check rejects this first (chain.hpp)
+      throw std::invalid_argument("sluice: " + who_ +
+                                  " must directly follow a fan_out, route or zip");
+    }
+    producers_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+
+  bool enter(std::size_t keys, std::uint64_t outer_tag, std::uint64_t& first) override {
+    first = next_key_.fetch_add(keys, std::memory_order_relaxed);
+    if (!window_->wait_room(first + keys - 1, [this] { return stopped(); })) return false;
+    if (nested_) {
+      std::lock_guard lock(tags_mu_);
+      tags_[first] = outer_tag;
+    }
+    return true;
+  }
+
+  bool push(envelope<T>&& item, std::size_t) override {
+    if (stopped()) return false;
+    slot arrived{true, std::move(item)};
+    window_->settle(
+        arrived.item.meta.tag, &arrived, 1, [this] { return stopped(); },
+        [this](slot* ready, std::size_t count) { emit(ready, count); });
+    return !stopped();
+  }
+
+  void producer_done(std::size_t) override {
+    if (producers_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    // Every push has returned: whatever is still in the window never had an earlier key arrive.
+    if (!stopped() && !window_->idle()) {
+      run_.fail(std::make_exception_ptr(std::logic_error(
+          "sluice: " + who_ + " ended with outputs waiting for an input that never finished")));
+    }
+    out_.producer_done();
+  }
+
+  void wake() noexcept override {
+    if (window_) window_->wake_all();
+  }
+
+ private:
+  bool stopped() const noexcept {
+    return run_.stopping() || downstream_gone_.load(std::memory_order_acquire);
+  }
+
+  // The tag the input of `key` came with; forgotten with the input's last key.
+  std::uint64_t outer_tag(std::uint64_t key) {
+    if (!nested_) return 0;
+    const std::uint64_t first = key - key % keys_per_input_;
+    std::lock_guard lock(tags_mu_);
+    const auto it = tags_.find(first);
+    if (it == tags_.end()) return 0;  // cannot happen: enter() precedes every output
+    const std::uint64_t tag = it->second;
+    if (key + 1 - first == keys_per_input_) tags_.erase(it);
+    return tag;
+  }
+
+  // Emits slots in key order, each with the tag its input came with.
+  void emit(slot* ready, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) {
+      envelope<T>& item = ready[i].item;
+      item.meta.tag = outer_tag(item.meta.tag);
+      if (!item.value && !nested_) continue;  // a dropped item: nobody after it needs to know
+      if (!out_.offer(std::move(item))) {
+        downstream_gone_.store(true, std::memory_order_release);
+        window_->wake_all();
+        return;
+      }
+    }
+    out_.flush();  // the next emitter may be another thread: nothing stays held between them
+  }
+
+  run_state& run_;
+  outlet<T> out_;
+  std::size_t requested_;
+  bool nested_;  // in a zip branch or another in_order's shape: keeps tags, passes tombstones
+  std::string who_;
+  std::size_t keys_per_input_ = 1;
+  std::optional<reorder_window<slot>> window_;  // made by attach()
+  std::atomic<std::uint64_t> next_key_{0};
+  std::atomic<std::size_t> producers_{0};
+  std::atomic<bool> downstream_gone_{false};
+  std::mutex tags_mu_;
+  absl::flat_hash_map<std::uint64_t, std::uint64_t> tags_;  // nested: first key -> input's tag
+};
+
 // How a dispatcher passes an item on: as it came (push, or offer with or without hold).
 enum class delivery { push, offer, hold };
 
@@ -97,6 +231,7 @@ template <class In, std::size_t N>
 class dispatcher : public port<In> {
  public:
   std::array<port<In>*, N> branches{};
+  order_gate* order = nullptr;  // the in_order after the shape, if any
 
   bool push(envelope<In>&& item, std::size_t producer) override {
     return dispatch(std::move(item), producer, delivery::push);
@@ -138,12 +273,16 @@ template <class In, std::size_t N>
 class fan_out_port final : public dispatcher<In, N> {
  public:
   using dispatcher<In, N>::branches;
+  static constexpr std::size_t keys_per_input = N;  // for an in_order: one per branch
 
   bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) override {
+    std::uint64_t key = 0;
+    if (this->order != nullptr && !this->order->enter(N, item.meta.tag, key)) return false;
     bool wanted = false;
     for (std::size_t i = 0; i < N; ++i) {
       if (gone_[i].load(std::memory_order_relaxed)) continue;
       envelope<In> copy = i + 1 == N ? std::move(item) : item;
+      if (this->order != nullptr) copy.meta.tag = key + i;
       if (this->hand(i, std::move(copy), producer, how)) {
         wanted = true;
       } else {
@@ -162,6 +301,7 @@ template <class In, class Selector, std::size_t N>
 class route_port final : public dispatcher<In, N> {
  public:
   using dispatcher<In, N>::branches;
+  static constexpr std::size_t keys_per_input = 1;
   route_port(run_state& run, const Selector& selector, std::string where)
       : run_(run), selector_(selector), where_(std::move(where)) {}
 
@@ -180,6 +320,9 @@ class route_port final : public dispatcher<In, N> {
       index = static_cast<std::size_t>(chosen);
     } catch (...) {
       run_.fail(std::current_exception());
+      return false;
+    }
+    if (this->order != nullptr && !this->order->enter(1, item.meta.tag, item.meta.tag)) {
       return false;
     }
     if (gone_[index].load(std::memory_order_relaxed)) return true;  // that branch stopped early
@@ -291,6 +434,9 @@ class zip_port final : public dispatcher<In, N> {
   explicit zip_port(Joiner& joiner) : joiner_(joiner) {}
 
   bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) override {
+    if (this->order != nullptr && !this->order->enter(1, item.meta.tag, item.meta.tag)) {
+      return false;
+    }
     if (!item.value) return joiner_.out().push({std::nullopt, item.meta});  // nested zip
     const item_meta tagged{item.meta.sequence, joiner_.open(item.meta)};
     for (std::size_t i = 0; i < N; ++i) {
