@@ -44,17 +44,17 @@ int main() {
          | sluice::fan_out(sluice::task(to_json), sluice::task(to_csv))   // every item to every branch
          | sluice::route([](const Row& r) { return r.ok ? 0 : 1; },        // each item to one branch
                          sluice::task(load), sluice::task(quarantine))
-         | sluice::batch(500, 200ms)                                       // std::vector<T> of <= 500,
-         > sluice::for_each(bulk_insert);                                  // flushed after 200 ms idle
+         | sluice::batch(500, 200ms)                                       // vectors of <= 500 rows, or
+         | sluice::for_each(bulk_insert);                                  // fewer 200 ms after the first
   auto pair = sluice::task(parse) | sluice::zip(sluice::task(score), sluice::task(tag));
-                                              // std::tuple<Score, Tag> per input item
+                                              // int -> std::tuple<double, std::string> per item
   p(2000);
   std::size_t quarantined = 0;
   for (const Row& r : inserted) quarantined += r.format.ends_with("+quarantined") ? 1 : 0;
   std::printf("inserted %zu rows (%zu quarantined) in %zu batches\n", inserted.size(), quarantined,
               batches);
 
-  auto tuples = (pair > sluice::to_vector())(std::string{"42"});
+  auto tuples = (pair | sluice::to_vector())(std::string{"42"});
   const auto& [s, t] = tuples.at(0);
   std::printf("zip of \"42\": score %.1f, tag %s\n", s, t.c_str());
 

@@ -23,9 +23,10 @@ int sum(sluice::stream<int>& in) {
 }
 
 int main() {
-  // `a | b > sink` means the same; the parentheses only keep g++ -Wall (-Wparentheses) quiet.
-  auto run = (sluice::task(numbers, sluice::branch) |
-              sluice::task(slow_double, {.concurrency = 20})) > sum;
+  // A sink after `|` ends the pipeline; `a | b > sum` means the same, but g++ -Wall warns on it
+  // (-Wparentheses: it reads like a comparison).
+  auto run = sluice::task(numbers, sluice::branch) |
+             sluice::task(slow_double, {.concurrency = 20}) | sum;
 
   const auto start = std::chrono::steady_clock::now();
   const int total = run(20);  // about 1 s, not 20 s

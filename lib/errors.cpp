@@ -88,6 +88,22 @@ worker_crashed worker_crashed::exited(std::string_view who, int code) {
 remote_error::remote_error(std::string type_name, const std::string& what)
     : std::runtime_error(what), type_name_(std::move(type_name)) {}
 
+std::string message(const std::exception_ptr& error) {
+  if (!error) return "no exception (null exception_ptr)";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    const std::type_info* type = abi::__cxa_current_exception_type();
+    if (type == nullptr) return "unknown exception";
+    std::string text = "unknown exception of type '";
+    text += detail::demangled_name(*type);
+    text += "'";
+    return text;
+  }
+}
+
 }  // namespace sluice
 
 namespace sluice::detail {

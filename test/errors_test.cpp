@@ -498,6 +498,46 @@ TEST_SUITE("errors") {
     CHECK(produced.load() < many / 10);
   }
 
+  TEST_CASE("message() of a captured std::exception is its what()") {
+    CHECK(sluice::message(std::make_exception_ptr(std::out_of_range("index 7"))) == "index 7");
+    CHECK(sluice::message(std::make_exception_ptr(test_error(3))) ==
+          std::string(test_error(3).what()));
+  }
+
+  TEST_CASE("message() of a thrown value that is no std::exception names its type") {
+    CHECK(sluice::message(std::make_exception_ptr(42)) == "unknown exception of type 'int'");
+    CHECK(sluice::message(std::make_exception_ptr(unprintable{1})) ==
+          "unknown exception of type '(anonymous namespace)::unprintable'");
+  }
+
+  TEST_CASE("message() of a null exception_ptr says that there is none") {
+    CHECK(sluice::message(std::exception_ptr{}) == "no exception (null exception_ptr)");
+  }
+
+  TEST_CASE("message() gives an on_error handler the text of each failed item's error" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    std::mutex mutex;
+    std::vector<std::string> messages;
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::task(
+                   [](int x) {
+                     if (x == 2) throw std::runtime_error("two is not allowed");
+                     if (x == 4) throw x;
+                     return x;
+                   },
+                   {.concurrency = 2,
+                    .on_error =
+                        [&](const sluice::failure& f) {
+                          std::lock_guard lock(mutex);
+                          messages.push_back(sluice::message(f.error));
+                        }}) |
+               sluice::count();
+    CHECK(run(6) == 4);
+    std::sort(messages.begin(), messages.end());
+    CHECK(messages ==
+          std::vector<std::string>{"two is not allowed", "unknown exception of type 'int'"});
+  }
 }  // TEST_SUITE
 
 TEST_SUITE("errors of worker processes") {

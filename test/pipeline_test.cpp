@@ -1,5 +1,6 @@
-// Tests of <sluice/pipeline.hpp>: composing tasks with | and >, branch, join, nested pipelines,
-// ordered output, reuse of one pipeline object, and the item types that must flow through.
+// Tests of <sluice/pipeline.hpp>: composing tasks with | and >, a sink after | or >, branch,
+// join, nested pipelines, ordered output, reuse of one pipeline object, and the item types that
+// must flow through.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -108,6 +110,57 @@ TEST_SUITE("pipeline") {
     CHECK(unparenthesized(5) == expected);
     CHECK(parenthesized(5) == expected);
     CHECK(spelled_out(5) == expected);
+  }
+
+  TEST_CASE("a sink after | ends the pipeline as it does after >" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto a = sluice::task(numbers, sluice::branch);
+    auto b = sluice::task(twice);
+    const std::vector<int> expected{0, 2, 4, 6, 8};
+
+    SUBCASE("a ready-made sink") {
+      auto piped = a | b | sluice::to_vector();
+      auto consumed = (a | b) > sluice::to_vector();
+      static_assert(std::is_same_v<decltype(piped), decltype(consumed)>);
+      CHECK(piped(5) == expected);
+      CHECK(consumed(5) == expected);
+      CHECK((a | b | sluice::count())(5) == 5);
+      CHECK((a | b | sluice::reduce(0, std::plus<>{}))(5) == 20);
+    }
+    SUBCASE("a function, a function pointer and a lambda that take the stream") {
+      CHECK((a | b | sum)(5) == 20);
+      CHECK((a | b | &sum)(5) == 20);
+      CHECK((a | b | [](sluice::stream<int>& in) { return sum(in) + 1; })(5) == 21);
+    }
+    SUBCASE("a stateful sink starts fresh every run") {
+      auto run = a | b | sluice::for_each([seen = std::vector<int>{}](int x) mutable {
+                   seen.push_back(x);
+                   REQUIRE(seen.size() <= 5);
+                 });
+      run(5);
+      run(5);
+    }
+    SUBCASE("| groups either way: a | (b | s) is (a | b) | s") {
+      auto right = a | (b | sluice::to_vector());
+      CHECK(right(5) == expected);
+    }
+    SUBCASE("with a progress bar") {
+      int frames = 0;
+      auto shown = (a | b | sluice::to_vector())
+                       .with_progress({.draw = [&](std::string_view) { ++frames; }});
+      CHECK(shown(5) == expected);
+      CHECK(frames > 0);
+    }
+  }
+
+  TEST_CASE("only a pipeline or a runnable after | is a stage; any other callable is a sink") {
+    using numbers_task = decltype(sluice::task(numbers, sluice::branch));
+    using to_vector_sink = decltype(sluice::to_vector());
+    // A sink: a pipeline joined with it is a runnable that returns what the sink returns.
+    using piped = decltype(std::declval<numbers_task>() | std::declval<to_vector_sink>());
+    CHECK(std::is_same_v<std::invoke_result_t<const piped&, int>, std::vector<int>>);
+    // Not callable: neither a stage nor a sink.
+    CHECK_FALSE(std::is_invocable_v<std::bit_or<>, const numbers_task&, int>);
   }
 
   TEST_CASE("a producer without branch emits its one result as one item" * doctest::timeout(30)) {

@@ -1,5 +1,6 @@
 // This header defines how sluice reports a failed item: sluice::failure, the value handed to a
-// task's on_error handler, and sluice::skip, a ready handler that drops failed items; and the
+// task's on_error handler, sluice::skip, a ready handler that drops failed items, and
+// sluice::message, the text of a captured exception; and the
 // exceptions sluice itself throws: sluice::all_failed, sluice::timeout_error,
 // sluice::circuit_open, sluice::codec_error, sluice::worker_error, and for calls made in worker
 // processes sluice::worker_crashed and sluice::remote_error.
@@ -49,6 +50,19 @@ struct skip_t {
   void operator()(const failure&) const noexcept {}
 };
 inline constexpr skip_t skip{};
+
+// The message of a captured exception, for logs and handlers: what() of a std::exception;
+// for a thrown value of another type "unknown exception of type 'int'" (its demangled type;
+// "unknown exception" where the type cannot be had); for a null pointer "no exception (null
+// exception_ptr)".
+//
+// Example:
+//   task(parse, {.on_error = [](const sluice::failure& f) {
+//     std::cerr << f.task << ": " << sluice::message(f.error) << '\n';
+//   }})
+// Thread safety: may be called from many threads at once, also on one exception_ptr.
+// Exceptions: std::bad_alloc only.
+std::string message(const std::exception_ptr& error);
 
 // Every attempt failed: a standalone retry (sluice::retry, sluice::resilient) that ran out of
 // attempts, or a fallback sequence (with_fallback, first_of) whose every alternative threw. A

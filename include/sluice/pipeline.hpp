@@ -1,16 +1,19 @@
 // This header defines sluice::pipeline, a chain (or DAG) of stages, and sluice::runnable, a
-// pipeline with a sink at its end; and the operators that build them: `a | b` and `p > sink`.
+// pipeline with a sink at its end; and the operators that build them: `a | b`, and `p | sink`
+// or its synonym `p > sink`.
 //
 // Example:
 //   auto run = sluice::task(numbers, sluice::branch)
 //            | sluice::task(slow_double, {.concurrency = 20})
-//            > sum;
+//            | sum;
 //   int total = run(20);
 //
 // A pipeline is an immutable recipe: copying it is cheap (the stages are shared), and it may
 // be run many times, also from several threads at once; each run has its own queues and
 // workers. `p(args...)` calls the first task (the producer) with args... and returns a lazy
-// sluice::stream of the last stage's outputs; `(p > sink)(args...)` returns sink(stream).
+// sluice::stream of the last stage's outputs; `(p | sink)(args...)` returns sink(stream).
+// After `|`, a pipeline (a task: sluice::task(f)) is a stage and anything else callable is a
+// sink; a bare callable is never made a task.
 // Types are checked when p(args...) is instantiated: a stage that cannot take what the stage
 // before it produces fails to compile with a sentence naming its position ("task #2 ...").
 // Exceptions: p(args...) throws std::invalid_argument naming the task when an option is out of
@@ -59,6 +62,11 @@ concept sink_like = !is_pipeline_v<std::remove_cvref_t<Sink>> &&
                     (std::is_class_v<std::remove_cvref_t<Sink>> ||
                      std::is_function_v<std::remove_reference_t<Sink>> ||
                      std::is_pointer_v<std::remove_cvref_t<Sink>>);
+
+// What `|` takes as a sink: what `>` takes, but for a runnable, which `|` joins as a stage
+// (`a | (b > s)`).
+template <class Sink>
+concept pipe_sink = sink_like<Sink> && !is_runnable_v<std::remove_cvref_t<Sink>>;
 
 // The producer's output type; `invalid` when the first stage cannot produce (a static_assert
 // says so).
@@ -128,8 +136,15 @@ class pipeline {
       const pipeline& lhs, const Next& rhs) {
     return lhs.pipe(rhs);
   }
+  // `a | b | sink` is `(a | b) > sink`: anything after `|` that is not a pipeline or a runnable
+  // is a sink (a task is always made with sluice::task). The spelling g++ -Wall accepts.
+  template <detail::pipe_sink Sink>
+  friend auto operator|(const pipeline& lhs, Sink&& consumer) {
+    return lhs.consume(std::forward<Sink>(consumer));
+  }
   // `>` binds tighter than `|`, so `a | b > s` is `a | (b > s)`: the runnable overload of
-  // pipe() makes it the same as `(a | b) > s`.
+  // pipe() makes it the same as `(a | b) > s`. g++ -Wall warns on that spelling
+  // (-Wparentheses); `a | b | s` means the same.
   template <detail::sink_like Sink>
   friend auto operator>(const pipeline& lhs, Sink&& consumer) {
     return lhs.consume(std::forward<Sink>(consumer));
@@ -190,7 +205,7 @@ auto pipeline<Stages...>::operator()(Args&&... args) const {
 // A pipeline with a sink: calling it runs the pipeline and returns what the sink returns.
 //
 // Example:
-//   auto total = (sluice::task(numbers, sluice::branch) > sluice::reduce(0, std::plus<>{}))(10);
+//   auto total = (sluice::task(numbers, sluice::branch) | sluice::reduce(0, std::plus<>{}))(10);
 // Thread safety: may be called from several threads at once; each call copies the sink, so a
 //   sink with state starts fresh every run (and, after with_progress, draws its own bar).
 // Exceptions: the run's first error, or whatever the sink throws.
@@ -218,7 +233,7 @@ class runnable {
   // ends with the stream, before the sink returns if it drains the stream.
   //
   // Example:
-  //   auto rows = (read_rows | parse > sluice::count()).with_progress({.label = "rows"});
+  //   auto rows = (read_rows | parse | sluice::count()).with_progress({.label = "rows"});
   //   std::size_t n = rows(path);
   [[nodiscard]] runnable with_progress(progress_options options = {}) const {
     runnable copy = *this;
@@ -241,7 +256,8 @@ class runnable {
     constexpr bool takes = std::is_invocable_v<Sink&, stream<T>&>;
     static_assert(!typed || takes,
                   "sluice: the sink cannot take the stream this pipeline produces; it must be "
-                  "callable as sink(sluice::stream<T>&) where T is the last task's output");
+                  "callable as sink(sluice::stream<T>&) where T is the last task's output (after "
+                  "`|`, a callable is a sink; make a task of it with sluice::task(f))");
     // The call is compiled only when it is valid, so one mistake gives one error: its sentence.
     if constexpr (typed && takes) {
       if (progress_) outputs.show_progress(*progress_);

@@ -1,5 +1,7 @@
 // A consumer of sluice: runs a two-stage pipeline and exits with 0 only if the result is right.
-// Shared by the find_package/ and add_subdirectory/ consumer projects.
+// Shared by the find_package/ and add_subdirectory/ consumer projects, which compile it with
+// strict warnings as errors: sluice's headers are system headers to a consumer, so only the
+// consumer's own code is warned about, and a pipeline ended with `| sink` is warning-free.
 #include <algorithm>
 #include <cstdio>
 #include <vector>
@@ -11,7 +13,7 @@ sluice::generator<int> numbers(int limit) {
 }
 
 int main() {
-  auto run = (sluice::task(numbers, sluice::branch) | sluice::task([](int x) { return 2 * x; })) >
+  auto run = sluice::task(numbers, sluice::branch) | sluice::task([](int x) { return 2 * x; }) |
              sluice::to_vector();
   std::vector<int> got = run(5);
   std::sort(got.begin(), got.end());
