@@ -145,6 +145,7 @@ std::vector<task_stats> run_state::stats() const {
       s.retried = c->retried.load(std::memory_order_relaxed);
       s.in_flight = c->in_flight.load(std::memory_order_relaxed);
       s.busy = std::chrono::nanoseconds(c->busy_ns.load(std::memory_order_relaxed));
+      s.blocked = std::chrono::nanoseconds(c->blocked_ns.load(std::memory_order_relaxed));
       s.queued = c->unstarted.load(std::memory_order_relaxed);
       if (c->queued != nullptr) s.queued += c->queued(c->queue);
       if (c->breaker != nullptr) s.circuit = c->breaker->state();

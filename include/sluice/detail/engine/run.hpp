@@ -37,11 +37,21 @@ struct stage_counters {
   std::atomic<std::uint64_t> retried{0};
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::size_t> unstarted{0};  // taken from the input, not yet handed to a call
-  std::atomic<std::int64_t> busy_ns{0};
+  std::atomic<std::int64_t> busy_ns{0};     // inside calls (task_stats::busy)
+  std::atomic<std::int64_t> blocked_ns{0};  // waiting for room downstream (task_stats::blocked)
   std::size_t (*queued)(const void*) = nullptr;  // reads what waits in the input queue
   const void* queue = nullptr;
   const circuit_breaker* breaker = nullptr;  // the task's, when it has one
 };
+
+// The time this thread has waited for room in a queue downstream (backpressure) during the
+// stretch a busy_timer measures, in nanoseconds. A queue adds to it each time a push finds no
+// room and waits (channel::wait_for_room); busy_timer zeroes it when it starts and takes it out
+// of busy when it stops. Thread-local, so the hot path touches no shared line for it.
+inline std::int64_t& blocked_here() noexcept {
+  thread_local std::int64_t ns = 0;
+  return ns;
+}
 
 // Records a failure or a cancellation and wakes everything; joins all workers. Non-template
 // code lives in lib/run.cpp.
