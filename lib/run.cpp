@@ -1,6 +1,8 @@
 // A run's life: building, starting its activations, stopping, joining. An activation's own
 // steps are in activation.cpp; what gives activations their threads is in executor.hpp.
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -153,6 +155,32 @@ std::vector<task_stats> run_state::stats() const {
     out.push_back(std::move(s));
   }
   return out;
+}
+
+const stage_counters* run_state::find_counters(const std::string& name) const noexcept {
+  for (const auto& c : counters_) {
+    if (c && c->name == name) return c.get();
+  }
+  return nullptr;
+}
+
+const std::atomic<std::uint64_t>& items_out_of(const run_state* run, const std::string& task) {
+  if (run != nullptr) {
+    if (const stage_counters* c = run->find_counters(task)) return c->items_out;
+  }
+  std::string message = "sluice: show_progress: the bar is to count the items of task '";
+  message += task;
+  message += "', but ";
+  if (run == nullptr) {
+    message += "the stream a join task reads has no tasks of its own";
+  } else {
+    message += "the pipeline has no task of that name; its tasks:";
+    for (const task_stats& s : run->stats()) {
+      message += ' ';
+      message += s.name;
+    }
+  }
+  throw std::invalid_argument(message);
 }
 
 }  // namespace sluice::detail

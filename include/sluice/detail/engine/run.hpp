@@ -116,6 +116,8 @@ class run_state {
   std::exception_ptr error() const noexcept;     // valid after join()
   const std::stop_source& stop_source() const noexcept { return stop_; }
   std::vector<task_stats> stats() const;
+  // The counters of the task named `name` (task_stats::name), or nullptr.
+  const stage_counters* find_counters(const std::string& name) const noexcept;
 
  private:
   void stop() noexcept;
@@ -156,6 +158,11 @@ class run_state {
   // progress is waited for).
   std::list<std::stop_callback<canceller>> links_;
 };
+
+// The items_out counter of the task named `task` in `run` (progress_options::count_task).
+// Throws std::invalid_argument naming the task and listing the run's tasks when there is none
+// of that name, or when `run` is null (the stream a join task reads).
+const std::atomic<std::uint64_t>& items_out_of(const run_state* run, const std::string& task);
 
 }  // namespace detail
 }  // namespace sluice
