@@ -202,6 +202,27 @@ TEST_SUITE("stream") {
     CHECK(stats[2].blocked == std::chrono::nanoseconds{0});
   }
 
+  TEST_CASE("the producer's busy time shows while it still runs" * doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    sluice_test::gate release;
+    auto held = [&](int x) {
+      release.wait();
+      return x;
+    };
+    auto items = (sluice::task(numbers, sluice::branch) | sluice::task(held))(100'000);
+    std::jthread consumer{[&] { static_cast<void>(sluice_test::drain(items)); }};
+
+    // The producer cannot finish while `held` holds its first item: what shows is counted live.
+    std::vector<sluice::task_stats> seen;
+    const bool shown = sluice_test::eventually([&] {
+      seen = items.stats();
+      return seen.size() == 2 && seen[0].items_out >= 1000 && seen[0].busy.count() > 0;
+    });
+    release.open();
+    consumer.join();
+    CHECK(shown);
+  }
+
   TEST_CASE("in_flight and queued show a running task's state to another thread" *
             doctest::timeout(60)) {
     sluice_test::watchdog guard{60s};

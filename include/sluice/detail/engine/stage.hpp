@@ -131,16 +131,26 @@ class busy_timer {
   }
   // Counts the stretch; returns its whole length (busy and blocked). Once.
   std::chrono::nanoseconds stop() {
-    const auto spent = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::steady_clock::now() - start_);
     stopped_ = true;
-    const std::int64_t blocked = std::min(std::exchange(blocked_here(), outer_), spent.count());
+    return count(std::chrono::steady_clock::now(), outer_);
+  }
+  // Counts the stretch so far and goes on with a new one: a stretch as long as a whole run (the
+  // producer's) shows in stats() while it lasts.
+  void lap() {
+    const auto now = std::chrono::steady_clock::now();
+    count(now, 0);
+    start_ = now;
+  }
+
+ private:
+  std::chrono::nanoseconds count(std::chrono::steady_clock::time_point now, std::int64_t then) {
+    const auto spent = std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_);
+    const std::int64_t blocked = std::min(std::exchange(blocked_here(), then), spent.count());
     if (blocked != 0) counters_.blocked_ns.fetch_add(blocked, std::memory_order_relaxed);
     if (counted_) counters_.busy_ns.fetch_add(spent.count() - blocked, std::memory_order_relaxed);
     return spent;
   }
 
- private:
   stage_counters& counters_;
   bool counted_;
   bool stopped_ = false;
