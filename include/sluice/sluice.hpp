@@ -24,6 +24,7 @@
 #include <sluice/shapes.hpp>
 #include <sluice/sinks.hpp>
 #include <sluice/stats.hpp>
+#include <sluice/stats_export.hpp>
 #include <sluice/stats_table.hpp>
 #include <sluice/stream.hpp>
 #include <sluice/task.hpp>
