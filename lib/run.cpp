@@ -40,7 +40,26 @@ stage_counters& run_state::counters(std::size_t position, std::string name) {
   auto& slot = counters_[position - 1];
   slot = std::make_unique<stage_counters>();
   slot->name = std::move(name);
+  slot->run = this;
   return *slot;
+}
+
+void run_state::report(const pipeline_event& event) noexcept {
+  if (!event_hook_) return;
+  try {
+    event_hook_(event);
+  } catch (...) {
+    fail(std::current_exception());
+  }
+}
+
+void run_state::report_circuit(stage_counters& counters) noexcept {
+  if (!event_hook_ || counters.breaker == nullptr) return;
+  const circuit_state now = counters.breaker->state();
+  // Relaxed: a statistic-like latch; the exchange alone decides which worker reports a change.
+  const int before = counters.circuit_seen.exchange(static_cast<int>(now), std::memory_order_relaxed);
+  if (before == static_cast<int>(now) || (before == -1 && now == circuit_state::closed)) return;
+  report({.kind = pipeline_event_kind::circuit_changed, .task = counters.name, .circuit = now});
 }
 
 void run_state::start() {
@@ -162,6 +181,11 @@ const stage_counters* run_state::find_counters(const std::string& name) const no
     if (c && c->name == name) return c.get();
   }
   return nullptr;
+}
+
+void reject_late_hook() {
+  throw std::logic_error(
+      "sluice: stream::on_event() after the run started; set the hook before the first pull");
 }
 
 const std::atomic<std::uint64_t>& items_out_of(const run_state* run, const std::string& task) {

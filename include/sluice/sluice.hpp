@@ -13,6 +13,7 @@
 #include <sluice/job_events.hpp>
 #include <sluice/jobs.hpp>
 #include <sluice/pipeline.hpp>
+#include <sluice/pipeline_event.hpp>
 #include <sluice/pmap.hpp>
 #include <sluice/pool.hpp>
 #include <sluice/process_pool.hpp>

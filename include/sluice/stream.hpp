@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -33,6 +34,7 @@
 #include <sluice/detail/engine/channel.hpp>
 #include <sluice/detail/engine/run.hpp>
 #include <sluice/detail/engine/stream_progress.hpp>
+#include <sluice/pipeline_event.hpp>
 #include <sluice/progress.hpp>
 #include <sluice/stats.hpp>
 
@@ -177,6 +179,21 @@ class [[nodiscard]] stream {
     const std::atomic<std::uint64_t>* counted =
         options.count_task.empty() ? nullptr : &detail::items_out_of(run_.get(), options.count_task);
     progress_ = std::make_unique<detail::stream_progress>(std::move(options), counted);
+  }
+
+  // Calls `hook` for each retried attempt, failed item and breaker state change of this run
+  // (sluice/pipeline_event.hpp says from which threads, and that it must be quick).
+  //
+  // Example:
+  //   auto rows = pipeline(path);
+  //   rows.on_event([](const sluice::pipeline_event& e) { log(e); });
+  //   for (auto& row : rows) use(row);
+  // Thread safety: call it before the first pull (which starts the run), from the thread that
+  //   pulls. Exceptions: std::logic_error once the run has started; std::bad_alloc.
+  void on_event(std::function<void(const pipeline_event&)> hook) {
+    if (!run_) return;  // the stream a join task reads: its run's hook is the outer stream's
+    if (run_->started()) detail::reject_late_hook();
+    run_->set_event_hook(std::move(hook));
   }
 
   // Internal: the stream of a run (owning) or the view a join task reads (run == nullptr).

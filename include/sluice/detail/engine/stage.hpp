@@ -63,6 +63,12 @@ void report_failure(run_state& run, const task_config& config, stage_counters& c
                     std::vector<std::exception_ptr> attempts = {}) {
   if (run.stopping()) return;
   counters.failed.fetch_add(1, std::memory_order_relaxed);
+  if (run.has_event_hook()) {
+    run.report({.kind = pipeline_event_kind::failed,
+                .task = counters.name,
+                .sequence = sequence,
+                .error = error});
+  }
   if (!config.on_error) {
     run.fail(std::move(error));
     return;
