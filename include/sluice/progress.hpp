@@ -2,7 +2,7 @@
 // sluice::progress_options, which pmap, opmap and a pipeline's run take to draw one.
 //
 // Example:
-//   auto v = sluice::pmap(resize, images, {.progress = true});       // on stderr, if a terminal
+//   auto v = sluice::pmap(resize, images, {.progress = true});       // on stderr
 //   auto s = pipeline(args);  s.show_progress({.total = rows, .label = "rows"});
 //   sluice::progress_bar bar{{.total = files.size()}};
 //   for (auto& f : files) { load(f); bar.advance(); }
