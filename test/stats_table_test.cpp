@@ -68,7 +68,12 @@ class drain_fd {
   std::thread reader_;
 };
 
-std::string erase(std::size_t lines) { return "\r\x1b[" + std::to_string(lines) + "A\x1b[J"; }
+std::string erase(std::size_t lines) {
+  std::string out = "\r\x1b[";
+  out += std::to_string(lines);
+  out += "A\x1b[J";
+  return out;
+}
 
 }  // namespace
 
@@ -189,7 +194,8 @@ TEST_SUITE("stats_board") {
     const std::string got = screen.text();
     ::close(master);
 
-    std::string expected = "\x1b[?25l" + sluice::stats_table(snapshot(1));
+    std::string expected = "\x1b[?25l";
+    expected += sluice::stats_table(snapshot(1));
     for (int n = 2; n <= looks.load(); ++n) expected += erase(2) + sluice::stats_table(snapshot(n));
     expected += "\x1b[?25h";
     CHECK(got == expected);
