@@ -3,9 +3,6 @@
 //
 // Every consumer builds all it writes for one event (or one tick) in a string and hands it to
 // one fwrite followed by one fflush, so output of one event is never split between writes.
-#include <sys/ioctl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
@@ -23,6 +20,7 @@
 #include <sluice/job_events.hpp>
 
 #include "json_text.hpp"
+#include "terminal.hpp"
 
 namespace sluice {
 
@@ -97,21 +95,19 @@ std::string concat(std::initializer_list<std::string_view> pieces) {
 
 using namespace std::chrono_literals;
 using std::chrono::nanoseconds;
+using detail::append_erase;
+using detail::code_points;
+using detail::first_code_points;
+using detail::is_continuation;
+using detail::kHideCursor;
+using detail::kShowCursor;
+using detail::size_of;
+using detail::terminal_size;
+using detail::write_whole;
 
 constexpr nanoseconds kRedrawInterval = 100ms;  // the board: at most 10 redraws a second
-constexpr int kDefaultWidth = 80;               // columns when the terminal does not say
-constexpr int kDefaultRows = 24;                // rows when the terminal does not say
 constexpr std::size_t kMaxRunningLines = 20;    // running jobs the board lists, at most
 constexpr std::size_t kMinName = 12;  // a finished line shortens a name to no fewer code points
-constexpr std::string_view kHideCursor = "\x1b[?25l";
-constexpr std::string_view kShowCursor = "\x1b[?25h";
-
-// Writes `text` with one fwrite and flushes it: the unit that never interleaves.
-void write_whole(std::FILE* out, std::string_view text) noexcept {
-  if (out == nullptr || text.empty()) return;
-  std::fwrite(text.data(), 1, text.size(), out);
-  std::fflush(out);
-}
 
 // `d` in seconds with `decimals` (1 to 9) decimals, rounded half away from zero, computed in
 // integers so that e.g. 310 ms prints as 0.31 and never as 0.30999.
@@ -208,23 +204,6 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
-bool is_continuation(char c) noexcept { return (static_cast<unsigned char>(c) & 0xc0) == 0x80; }
-
-// The number of code points in UTF-8 `text` (bytes that do not continue a sequence).
-std::size_t code_points(std::string_view text) noexcept {
-  return static_cast<std::size_t>(
-      std::count_if(text.begin(), text.end(), [](char c) { return !is_continuation(c); }));
-}
-
-// The first `n` code points of UTF-8 `text`.
-std::string_view first_code_points(std::string_view text, std::size_t n) noexcept {
-  std::size_t seen = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (!is_continuation(text[i]) && seen++ == n) return text.substr(0, i);
-  }
-  return text;
-}
-
 // `text` in at most `n` code points: cut to n - 1 and ended by "…" when longer.
 std::string fit(std::string_view text, std::size_t n) {
   if (code_points(text) <= n) return std::string(text);
@@ -275,25 +254,6 @@ std::size_t utf8_sequence(std::string_view s) noexcept {
     if (!is_continuation(s[i])) return 0;
   }
   return n;
-}
-
-// --- the terminal --------------------------------------------------------------------------------
-
-struct terminal_size {
-  int columns;
-  int rows;
-};
-
-// The size of the terminal `out` writes to; the defaults for what it does not say.
-terminal_size size_of(std::FILE* out) noexcept {
-  terminal_size size{kDefaultWidth, kDefaultRows};
-  const int fd = out == nullptr ? -1 : ::fileno(out);
-  winsize ws{};
-  if (fd >= 0 && ::ioctl(fd, TIOCGWINSZ, &ws) == 0) {
-    if (ws.ws_col > 0) size.columns = ws.ws_col;
-    if (ws.ws_row > 0) size.rows = ws.ws_row;
-  }
-  return size;
 }
 
 }  // namespace
@@ -433,8 +393,7 @@ struct terminal_board::state {
 
   // Appends what moves the cursor to the board's first line and erases it and all below.
   void erase(std::string& frame) {
-    if (drawn_lines == 0) return;
-    frame += "\r\x1b[" + std::to_string(drawn_lines) + "A\x1b[J";
+    append_erase(frame, drawn_lines);
     drawn_lines = 0;
   }
 

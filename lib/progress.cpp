@@ -58,15 +58,17 @@ struct progress_bar::impl {
   std::atomic<clock::duration::rep> next_frame{0};
   std::mutex mu;          // held by the thread drawing; guards `finished`
   bool finished = false;  // finish() has run
+  bool lines = false;     // off a terminal: plain lines every options.log_every
 
   explicit impl(progress_options o)
       : options(std::move(o)), time(clock_or_system(options.clock)), start(time.now()) {}
 
-  std::string frame(std::uint64_t done, clock::time_point now, bool last) const {
+  // A frame; or, when `line`, the plain line of a log: no "\r", no erase, always a "\n".
+  std::string frame(std::uint64_t done, clock::time_point now, bool last, bool line) const {
     const double elapsed = std::chrono::duration<double>(now - start).count();
     const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
 
-    std::string out = "\r";
+    std::string out = line ? "" : "\r";
     if (!options.label.empty()) {
       out += options.label;
       out += ": ";
@@ -105,15 +107,16 @@ struct progress_bar::impl {
       out += '?';
     }
     out += " items/s]";
-    out += kErase;
-    if (last) out += '\n';
+    if (!line) out += kErase;
+    if (last || line) out += '\n';
     return out;
   }
 
   // Draws the frame for `done` at `now`. Called with `mu` held.
   void draw(std::uint64_t done, clock::time_point now, bool last) {
-    next_frame.store((now + kFrameInterval).time_since_epoch().count(), std::memory_order_relaxed);
-    const std::string text = frame(done, now, last);
+    const clock::duration interval = lines ? options.log_every : kFrameInterval;
+    next_frame.store((now + interval).time_since_epoch().count(), std::memory_order_relaxed);
+    const std::string text = frame(done, now, last, lines);
     if (options.draw) {
       options.draw(text);
     } else {
@@ -126,8 +129,13 @@ struct progress_bar::impl {
 progress_bar::progress_bar(progress_options options)
     : impl_(std::make_unique<impl>(std::move(options))) {
   if (impl_->options.terminal == nullptr) impl_->options.terminal = stderr;
-  drawing_ = impl_->options.draw || ::isatty(::fileno(impl_->options.terminal)) == 1;
-  if (drawing_) {
+  const bool frames = impl_->options.draw || ::isatty(::fileno(impl_->options.terminal)) == 1;
+  impl_->lines = !frames && impl_->options.log_every > clock::duration::zero();
+  drawing_ = frames || impl_->lines;
+  if (impl_->lines) {
+    impl_->next_frame.store((impl_->start + impl_->options.log_every).time_since_epoch().count(),
+                            std::memory_order_relaxed);
+  } else if (drawing_) {
     try {
       std::lock_guard lock(impl_->mu);
       impl_->draw(0, impl_->start, false);

@@ -1,6 +1,8 @@
 // A run's life: building, starting its activations, stopping, joining. An activation's own
 // steps are in activation.cpp; what gives activations their threads is in executor.hpp.
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -38,7 +40,26 @@ stage_counters& run_state::counters(std::size_t position, std::string name) {
   auto& slot = counters_[position - 1];
   slot = std::make_unique<stage_counters>();
   slot->name = std::move(name);
+  slot->run = this;
   return *slot;
+}
+
+void run_state::report(const pipeline_event& event) noexcept {
+  if (!event_hook_) return;
+  try {
+    event_hook_(event);
+  } catch (...) {
+    fail(std::current_exception());
+  }
+}
+
+void run_state::report_circuit(stage_counters& counters) noexcept {
+  if (!event_hook_ || counters.breaker == nullptr) return;
+  const circuit_state now = counters.breaker->state();
+  // Relaxed: a statistic-like latch; the exchange alone decides which worker reports a change.
+  const int before = counters.circuit_seen.exchange(static_cast<int>(now), std::memory_order_relaxed);
+  if (before == static_cast<int>(now) || (before == -1 && now == circuit_state::closed)) return;
+  report({.kind = pipeline_event_kind::circuit_changed, .task = counters.name, .circuit = now});
 }
 
 void run_state::start() {
@@ -145,6 +166,7 @@ std::vector<task_stats> run_state::stats() const {
       s.retried = c->retried.load(std::memory_order_relaxed);
       s.in_flight = c->in_flight.load(std::memory_order_relaxed);
       s.busy = std::chrono::nanoseconds(c->busy_ns.load(std::memory_order_relaxed));
+      s.blocked = std::chrono::nanoseconds(c->blocked_ns.load(std::memory_order_relaxed));
       s.queued = c->unstarted.load(std::memory_order_relaxed);
       if (c->queued != nullptr) s.queued += c->queued(c->queue);
       if (c->breaker != nullptr) s.circuit = c->breaker->state();
@@ -152,6 +174,37 @@ std::vector<task_stats> run_state::stats() const {
     out.push_back(std::move(s));
   }
   return out;
+}
+
+const stage_counters* run_state::find_counters(const std::string& name) const noexcept {
+  for (const auto& c : counters_) {
+    if (c && c->name == name) return c.get();
+  }
+  return nullptr;
+}
+
+void reject_late_hook() {
+  throw std::logic_error(
+      "sluice: stream::on_event() after the run started; set the hook before the first pull");
+}
+
+const std::atomic<std::uint64_t>& items_out_of(const run_state* run, const std::string& task) {
+  if (run != nullptr) {
+    if (const stage_counters* c = run->find_counters(task)) return c->items_out;
+  }
+  std::string message = "sluice: show_progress: the bar is to count the items of task '";
+  message += task;
+  message += "', but ";
+  if (run == nullptr) {
+    message += "the stream a join task reads has no tasks of its own";
+  } else {
+    message += "the pipeline has no task of that name; its tasks:";
+    for (const task_stats& s : run->stats()) {
+      message += ' ';
+      message += s.name;
+    }
+  }
+  throw std::invalid_argument(message);
 }
 
 }  // namespace sluice::detail

@@ -26,6 +26,7 @@
 
 #include <sluice/pipeline.hpp>
 #include <sluice/progress.hpp>
+#include <sluice/shapes.hpp>
 #include <sluice/sinks.hpp>
 #include <sluice/task.hpp>
 
@@ -338,7 +339,41 @@ TEST_SUITE("progress") {
     ::close(master);
   }
 
-  TEST_CASE("a progress_bar draws nothing on a pipe, and only counts" * doctest::timeout(30)) {
+  TEST_CASE("on a pipe a progress_bar writes a plain line every log_every and a final line" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice::manual_clock clock;
+    int ends[2];
+    REQUIRE(::pipe(ends) == 0);
+    std::FILE* log = ::fdopen(ends[1], "w");
+    REQUIRE(log != nullptr);
+
+    {
+      sluice::progress_bar bar{
+          {.total = 10, .label = "rows", .terminal = log, .clock = &clock, .log_every = 5s}};
+      CHECK(bar.drawing());
+      bar.advance(2);  // 0 s: no line yet
+      clock.advance(4s);
+      bar.advance(1);  // 4 s: still none
+      clock.advance(1s);
+      bar.advance(1);  // 5 s: a line
+      clock.advance(1s);
+      bar.advance(1);  // 6 s: none, the last is 1 s old
+      bar.finish();
+    }
+    std::fclose(log);
+
+    std::string got;
+    char buffer[256];
+    for (ssize_t n; (n = ::read(ends[0], buffer, sizeof buffer)) > 0;) got.append(buffer, n);
+    ::close(ends[0]);
+    CHECK(got ==
+          "rows:  40% [########............] 4/10 [00:05<00:07, 0.8 items/s]\n"
+          "rows:  50% [##########..........] 5/10 [00:06<00:06, 0.8 items/s]\n");
+  }
+
+  TEST_CASE("with a log_every of 0 a progress_bar writes nothing on a pipe, and only counts" *
+            doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};
     int ends[2];
     REQUIRE(::pipe(ends) == 0);
@@ -346,7 +381,8 @@ TEST_SUITE("progress") {
     REQUIRE(terminal != nullptr);
 
     {
-      sluice::progress_bar bar{{.total = 5, .label = "pipe", .terminal = terminal}};
+      sluice::progress_bar bar{
+          {.total = 5, .label = "pipe", .terminal = terminal, .log_every = 0s}};
       CHECK_FALSE(bar.drawing());
       bar.advance(5);
       bar.finish();
@@ -414,6 +450,60 @@ TEST_SUITE("progress run option") {
           std::vector<std::string>{
               frame("items:   0% [....................] 0/100 [00:00<?, ? items/s]"),
               final_frame("items: 100% [####################] 100/100 [00:00<00:00, ? items/s]")});
+  }
+
+  TEST_CASE("with count_task the bar counts that task's items, not the stream's batches" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice::manual_clock clock;
+    frames seen;
+    auto batched = sluice::task(numbers, sluice::branch) | sluice::batch(10);
+
+    auto batches = batched(100);
+    batches.show_progress({.total = 100,
+                           .label = "rows",
+                           .draw = seen.draw(),
+                           .clock = &clock,
+                           .count_task = "task#1"});
+    CHECK(sluice_test::drain(batches) == 10);
+
+    CHECK(seen.last() ==
+          final_frame("rows: 100% [####################] 100/100 [00:00<00:00, ? items/s]"));
+  }
+
+  TEST_CASE("count_task names a task by the name it was given, and its count may grow past an "
+            "output" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice::manual_clock clock;
+    frames seen;
+    auto fanned = sluice::task(numbers, sluice::branch) |
+                  sluice::task([](int x) { return std::vector<int>{x, x}; }, sluice::branch,
+                               {.name = "split"}) |
+                  sluice::batch(1000);
+
+    auto outputs = fanned(30);
+    outputs.show_progress({.draw = seen.draw(), .clock = &clock, .count_task = "split"});
+    CHECK(sluice_test::drain(outputs) == 1);  // one batch of all 60
+
+    CHECK(seen.last() == final_frame("60 items [00:00, ? items/s]"));
+  }
+
+  TEST_CASE("show_progress rejects a count_task the pipeline does not have, naming its tasks" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto doubled = sluice::task(numbers, sluice::branch) | sluice::task(twice, {.name = "double"});
+
+    auto outputs = doubled(10);
+    std::string message;
+    try {
+      outputs.show_progress({.draw = [](std::string_view) {}, .count_task = "parse"});
+    } catch (const std::invalid_argument& error) {
+      message = error.what();
+    }
+    CHECK(message ==
+          "sluice: show_progress: the bar is to count the items of task 'parse', but the "
+          "pipeline has no task of that name; its tasks: task#1 double");
+    CHECK(sluice_test::drain(outputs) == 10);  // the stream is still whole
   }
 
   TEST_CASE("a stream shows the bar's frames as its outputs are handed out" *

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <ranges>
@@ -36,6 +37,7 @@ static_assert(
 static_assert(std::is_same_v<decltype(std::declval<sluice::stream<int>&>().stats()),
                              std::vector<sluice::task_stats>>);
 static_assert(std::is_same_v<decltype(sluice::task_stats{}.busy), std::chrono::nanoseconds>);
+static_assert(std::is_same_v<decltype(sluice::task_stats{}.blocked), std::chrono::nanoseconds>);
 
 TEST_SUITE("stream") {
   TEST_CASE("a run does no work before the first pull" * doctest::timeout(30)) {
@@ -147,6 +149,78 @@ TEST_SUITE("stream") {
 
     REQUIRE(stats.size() == 2);
     CHECK(stats[1].busy >= std::chrono::nanoseconds{5ms});  // at least one whole call
+  }
+
+  TEST_CASE(
+      "a quick task before a held one counts its wait for room as blocked, not as busy" *
+      doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    constexpr std::size_t kRoom = 4;  // the quick task's output queue
+    sluice_test::gate entered;        // the held task is in its first call
+    sluice_test::gate release;
+    auto quick = [](int x) { return x; };
+    auto held = [&](int x) {
+      if (x == 0) {
+        entered.open();
+        release.wait();
+      }
+      return x;
+    };
+    const auto started = std::chrono::steady_clock::now();
+    auto items = (sluice::task(numbers, sluice::branch) |
+                  sluice::task(quick, {.name = "quick", .capacity = kRoom}) |
+                  sluice::task(held, {.name = "held"}))(200);
+    std::int64_t pulled = 0;
+    std::jthread consumer{[&] { pulled = sluice_test::drain(items); }};
+
+    REQUIRE(entered.wait());
+    // Every slot of the queue between them is taken (the held call's item, and kRoom - 1
+    // waiting) while the quick task has items left: its next output must wait for room.
+    const bool full = sluice_test::eventually([&] {
+      std::vector<sluice::task_stats> now = items.stats();
+      return now.size() == 3 && now[2].queued + 1 >= kRoom && now[1].queued > 0;
+    });
+    const auto held_from = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(100ms);
+    const auto window = std::chrono::steady_clock::now() - held_from;
+    release.open();
+    consumer.join();
+    const auto whole_run = std::chrono::steady_clock::now() - started;
+
+    CHECK(full);
+    CHECK(pulled == 200);
+    std::vector<sluice::task_stats> stats = items.stats();
+    REQUIRE(stats.size() == 3);
+    const sluice::task_stats& q = stats[1];
+    // Nothing could leave the quick task during the window: its worker waited through it.
+    CHECK(q.blocked >= window / 2);
+    CHECK(q.blocked <= whole_run);
+    // Its calls take no time: what it spent outside waiting is a small part of it.
+    CHECK(q.busy * 4 < q.blocked);
+    // The held task's first call lasted the whole window; nothing made it wait for room.
+    CHECK(stats[2].busy >= window);
+    CHECK(stats[2].blocked == std::chrono::nanoseconds{0});
+  }
+
+  TEST_CASE("the producer's busy time shows while it still runs" * doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    sluice_test::gate release;
+    auto held = [&](int x) {
+      release.wait();
+      return x;
+    };
+    auto items = (sluice::task(numbers, sluice::branch) | sluice::task(held))(100'000);
+    std::jthread consumer{[&] { static_cast<void>(sluice_test::drain(items)); }};
+
+    // The producer cannot finish while `held` holds its first item: what shows is counted live.
+    std::vector<sluice::task_stats> seen;
+    const bool shown = sluice_test::eventually([&] {
+      seen = items.stats();
+      return seen.size() == 2 && seen[0].items_out >= 1000 && seen[0].busy.count() > 0;
+    });
+    release.open();
+    consumer.join();
+    CHECK(shown);
   }
 
   TEST_CASE("in_flight and queued show a running task's state to another thread" *

@@ -36,6 +36,7 @@
 
 #include <sluice/detail/engine/chain.hpp>
 #include <sluice/detail/invoke.hpp>
+#include <sluice/pipeline_event.hpp>
 #include <sluice/progress.hpp>
 #include <sluice/stream.hpp>
 
@@ -123,6 +124,7 @@ class pipeline {
   template <class P, class Sink>
   auto pipe(const runnable<P, Sink>& next) const {
     auto joined = pipe(next.source()).consume(next.sink());
+    if (next.events()) joined = joined.with_events(next.events());
     if (next.progress()) return joined.with_progress(*next.progress());
     return joined;
   }
@@ -241,10 +243,20 @@ class runnable {
     return copy;
   }
 
+  // A copy of this runnable whose every run calls `hook` for its events: it calls
+  // on_event(hook) on the run's stream before handing it to the sink (sluice/pipeline_event.hpp).
+  [[nodiscard]] runnable with_events(std::function<void(const pipeline_event&)> hook) const {
+    runnable copy = *this;
+    copy.on_event_ = std::move(hook);
+    return copy;
+  }
+
   const Pipeline& source() const noexcept { return source_; }
   const Sink& sink() const noexcept { return sink_; }
   // The options given to with_progress(), if any.
   const std::optional<progress_options>& progress() const noexcept { return progress_; }
+  // The hook given to with_events(), if any.
+  const std::function<void(const pipeline_event&)>& events() const noexcept { return on_event_; }
 
  private:
   // Hands a run's outputs to a fresh copy of the sink.
@@ -261,6 +273,7 @@ class runnable {
     // The call is compiled only when it is valid, so one mistake gives one error: its sentence.
     if constexpr (typed && takes) {
       if (progress_) outputs.show_progress(*progress_);
+      if (on_event_) outputs.on_event(on_event_);
       Sink fresh = sink_;
       return std::invoke(fresh, outputs);
     } else {
@@ -271,6 +284,7 @@ class runnable {
   Pipeline source_;
   Sink sink_;
   std::optional<progress_options> progress_{};
+  std::function<void(const pipeline_event&)> on_event_{};
 };
 
 }  // namespace sluice

@@ -56,7 +56,8 @@ struct pmap_options {
   std::size_t workers = 0;  // calls of f in flight at once; 0 -> std::thread::hardware_concurrency()
   bool ordered = true;      // outputs in input order; false: in the order they finish (a
                             // random-access input keeps input order anyway: it costs nothing)
-  bool progress = false;    // a progress bar on stderr when it is a terminal (sluice/progress.hpp)
+  bool progress = false;    // a progress bar on stderr (sluice/progress.hpp): a line every 5 s
+                            // when stderr is not a terminal
   execution mode = execution::thread;  // process: f runs in `workers` worker processes
 };
 
@@ -70,7 +71,7 @@ struct opmap_options {
   std::optional<rate_limit> rate{};     // a token per call; copies share the bucket
   std::chrono::milliseconds timeout{0};  // per attempt; 0 -> none
   std::optional<circuit_breaker> breaker{};
-  bool progress = false;  // a progress bar on stderr when it is a terminal
+  bool progress = false;  // a progress bar on stderr (a line every 5 s off a terminal)
   execution mode = execution::thread;  // process: f runs in `workers` worker processes, and the
                                        // options act around each round trip (the timeout kills)
 };

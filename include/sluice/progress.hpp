@@ -2,7 +2,7 @@
 // sluice::progress_options, which pmap, opmap and a pipeline's run take to draw one.
 //
 // Example:
-//   auto v = sluice::pmap(resize, images, {.progress = true});       // on stderr, if a terminal
+//   auto v = sluice::pmap(resize, images, {.progress = true});       // on stderr
 //   auto s = pipeline(args);  s.show_progress({.total = rows, .label = "rows"});
 //   sluice::progress_bar bar{{.total = files.size()}};
 //   for (auto& f : files) { load(f); bar.advance(); }
@@ -12,8 +12,10 @@
 // drawn at most 10 times a second, on advance(); finish() draws the final frame and ends the
 // line. On a terminal each frame overwrites the previous one ("\r" ... erase to end of line).
 // Where: `draw` when set (every frame, whatever the terminal), else the `terminal` stream
-//   (stderr by default) only when it is a terminal; otherwise nothing is drawn and advance()
-//   costs one atomic add.
+//   (stderr by default) when it is a terminal. Otherwise (a pipe, a file: a log) the bar writes
+//   a plain line to `terminal` every `log_every` (5 s by default) and a final line, each the
+//   text of a frame without its "\r" and "\x1b[K", ending in "\n"; with a log_every of 0 it
+//   writes nothing and advance() costs one atomic add.
 // Thread safety: advance() may be called from many threads at once; finish() once, after them.
 //
 // A frame, exactly (`draw` receives these very bytes, one call per frame):
@@ -40,9 +42,14 @@
 // draws nothing, and one racing with another thread's drawing skips its frame), and the final
 // one on finish(), however recent the last. A terminal gets each frame with one fwrite and is
 // flushed after it; a write error is ignored.
+// Plain lines come on advance() once `log_every` has passed since the last line (or since
+// construction: none is written at construction), and the final one on finish(), for instance
+//   "rows:  42% [########............] 420/1000 [00:03<00:04, 140.0 items/s]\n"
+//   "rows: 420 items [00:03, 140.0 items/s]\n"
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -63,6 +70,15 @@ struct progress_options {
   std::function<void(std::string_view)> draw{};  // when set, gets every frame instead (tests,
                                                  // logs, a GUI), terminal or not
   const sluice::clock* clock = nullptr;          // nullptr -> the system clock
+  // Off a terminal (no `draw`, `terminal` not a terminal): a plain line this often, and a final
+  // one; 0 -> nothing at all.
+  clock::duration log_every = std::chrono::seconds{5};
+  // What the bar of a stream counts (stream::show_progress, runnable::with_progress): "" -> the
+  // outputs the stream hands out; otherwise the items emitted by the task of this name (its
+  // task_stats::name: the name it was given, else "task#<position>", the producer "task#1"),
+  // so that a pipeline ending in a batch can count rows, not batches. A progress_bar used on
+  // its own ignores it.
+  std::string count_task{};
 };
 
 // Example:
@@ -88,10 +104,21 @@ class progress_bar {
     done_.fetch_add(count, std::memory_order_relaxed);
     if (drawing_) redraw();
   }
+  // Raises the count to `done` (a count kept elsewhere, sampled); a lower value changes nothing.
+  // Redraws as advance() does.
+  void advance_to(std::uint64_t done) noexcept {
+    std::uint64_t seen = done_.load(std::memory_order_relaxed);
+    // Relaxed, as in advance(): only the count's value matters.
+    while (seen < done &&
+           !done_.compare_exchange_weak(seen, done, std::memory_order_relaxed)) {
+    }
+    if (drawing_) redraw();
+  }
   // Draws the final frame and ends its line. Later calls do nothing.
   void finish() noexcept;
 
-  // Whether frames go anywhere (a draw callback, or a terminal).
+  // Whether frames or lines go anywhere (a draw callback, a terminal, or plain lines to a file
+  // or pipe).
   bool drawing() const noexcept { return drawing_; }
   std::uint64_t done() const noexcept { return done_.load(std::memory_order_relaxed); }
 

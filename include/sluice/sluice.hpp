@@ -13,6 +13,7 @@
 #include <sluice/job_events.hpp>
 #include <sluice/jobs.hpp>
 #include <sluice/pipeline.hpp>
+#include <sluice/pipeline_event.hpp>
 #include <sluice/pmap.hpp>
 #include <sluice/pool.hpp>
 #include <sluice/process_pool.hpp>
@@ -24,6 +25,8 @@
 #include <sluice/shapes.hpp>
 #include <sluice/sinks.hpp>
 #include <sluice/stats.hpp>
+#include <sluice/stats_export.hpp>
+#include <sluice/stats_table.hpp>
 #include <sluice/stream.hpp>
 #include <sluice/task.hpp>
 #include <sluice/version.hpp>

@@ -25,8 +25,14 @@ struct task_stats {
   // they wait (its input queue, held back by the task before it, or taken in a batch by one of
   // its workers; an ordered task counts a batch as waiting until every item of it was called).
   std::size_t queued = 0;
-  std::chrono::nanoseconds busy{};  // time spent inside the task's calls
+  // Time spent inside the task's calls, summed over its workers (so it may exceed the run's
+  // length); not the time spent waiting to pass outputs on (`blocked`).
+  std::chrono::nanoseconds busy{};
   std::optional<circuit_state> circuit{};  // the state of the task's breaker, when it has one
+  // Time the task's workers waited for room downstream to pass outputs on (backpressure),
+  // summed over its workers: a stage upstream of the bottleneck shows it growing while its
+  // `busy` stays at the time its calls take. Counted when a worker's batch ends.
+  std::chrono::nanoseconds blocked{};
 };
 
 }  // namespace sluice

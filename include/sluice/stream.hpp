@@ -14,12 +14,16 @@
 //   std::stop_token sees a stop request.
 // Thread safety: one thread pulls; stats() and cancel() may be called from any thread.
 // Progress: after show_progress(options), each output handed out advances a sluice::progress_bar
-//   (sluice/progress.hpp) that the stream owns; its final frame is drawn when the stream ends
+//   (sluice/progress.hpp) that the stream owns, or sets it to the items_out of the task named
+//   options.count_task (rows rather than batches); its final frame is drawn when the stream ends
 //   (exhausted, stopped by an error or cancel(), or destroyed). A stream without one pays a null
 //   check per output.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -29,6 +33,8 @@
 
 #include <sluice/detail/engine/channel.hpp>
 #include <sluice/detail/engine/run.hpp>
+#include <sluice/detail/engine/stream_progress.hpp>
+#include <sluice/pipeline_event.hpp>
 #include <sluice/progress.hpp>
 #include <sluice/stats.hpp>
 
@@ -157,17 +163,37 @@ class [[nodiscard]] stream {
 
   // From now on, each output handed out (next(), iteration) advances a progress bar drawn as
   // `options` say; the bar's final frame comes when the stream ends or is destroyed. A second
-  // call finishes the first bar and starts a new one, from 0.
+  // call finishes the first bar and starts a new one, from 0. With options.count_task the bar
+  // counts that task's items_out instead, read on each output handed out and for the final
+  // frame (exact when the run has ended).
+  //
+  // Example:
+  //   auto batches = pipeline(path);   // parse | ... | sluice::batch(500)
+  //   batches.show_progress({.total = row_count, .label = "rows", .count_task = "task#1"});
+  //   for (auto& batch : batches) load(batch);
+  // Thread safety: call it from the thread that pulls, not during a pull.
+  // Exceptions: std::invalid_argument when the pipeline has no task named options.count_task;
+  //   std::bad_alloc; the bar itself throws nothing (see sluice::progress_bar).
+  void show_progress(progress_options options = {}) {
+    progress_.reset();
+    const std::atomic<std::uint64_t>* counted =
+        options.count_task.empty() ? nullptr : &detail::items_out_of(run_.get(), options.count_task);
+    progress_ = std::make_unique<detail::stream_progress>(std::move(options), counted);
+  }
+
+  // Calls `hook` for each retried attempt, failed item and breaker state change of this run
+  // (sluice/pipeline_event.hpp says from which threads, and that it must be quick).
   //
   // Example:
   //   auto rows = pipeline(path);
-  //   rows.show_progress({.total = row_count, .label = "rows"});
+  //   rows.on_event([](const sluice::pipeline_event& e) { log(e); });
   //   for (auto& row : rows) use(row);
-  // Thread safety: call it from the thread that pulls, not during a pull.
-  // Exceptions: std::bad_alloc; the bar itself throws nothing (see sluice::progress_bar).
-  void show_progress(progress_options options = {}) {
-    progress_.reset();
-    progress_ = std::make_unique<progress_bar>(std::move(options));
+  // Thread safety: call it before the first pull (which starts the run), from the thread that
+  //   pulls. Exceptions: std::logic_error once the run has started; std::bad_alloc.
+  void on_event(std::function<void(const pipeline_event&)> hook) {
+    if (!run_) return;  // the stream a join task reads: its run's hook is the outer stream's
+    if (run_->started()) detail::reject_late_hook();
+    run_->set_event_hook(std::move(hook));
   }
 
   // Internal: the stream of a run (owning) or the view a join task reads (run == nullptr).
@@ -206,7 +232,7 @@ class [[nodiscard]] stream {
   std::size_t next_ = 0;  // the next envelope of buffer_ to hand out
   std::size_t held_ = 0;  // envelopes taken into buffer_
   bool finished_ = false;
-  std::unique_ptr<progress_bar> progress_{};  // show_progress(); null: no bar
+  std::unique_ptr<detail::stream_progress> progress_{};  // show_progress(); null: no bar
 };
 
 namespace detail {

@@ -90,14 +90,30 @@ class thread_calls {
     try {
       result_type result = guard_->call(fn_, input, stop, attempts);
       count_retried(attempts.size());
+      report_attempts(attempts, attempts.size());
       // A nested pipeline's outputs are pulled after the guarded call: they follow the run.
       if constexpr (is_stream_v<result_type>) result.link_stop(stop.get_token());
       return result;
     } catch (...) {
       count_retried(attempts.empty() ? 0 : attempts.size() - 1);
+      report_attempts(attempts, attempts.empty() ? 0 : attempts.size() - 1);
       last_failed_attempts = std::move(attempts);
       throw;
     }
+  }
+
+  // Tells the run's event hook about the first `retried` failed attempts, and about a change of
+  // the breaker's state. Only with a hook: a guarded call pays one branch for it otherwise.
+  void report_attempts(const std::vector<std::exception_ptr>& attempts, std::size_t retried) {
+    run_state& run = *counters_.run;
+    if (!run.has_event_hook()) return;
+    for (std::size_t i = 0; i < retried; ++i) {
+      run.report({.kind = pipeline_event_kind::retried,
+                  .task = counters_.name,
+                  .attempt = i + 1,
+                  .error = attempts[i]});
+    }
+    run.report_circuit(counters_);
   }
 
   void count_retried(std::size_t attempts) noexcept {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,7 @@
 
 #include <sluice/detail/engine/activation.hpp>
 #include <sluice/detail/engine/backoff.hpp>
+#include <sluice/pipeline_event.hpp>
 #include <sluice/stats.hpp>
 
 namespace sluice {
@@ -37,11 +39,25 @@ struct stage_counters {
   std::atomic<std::uint64_t> retried{0};
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::size_t> unstarted{0};  // taken from the input, not yet handed to a call
-  std::atomic<std::int64_t> busy_ns{0};
+  std::atomic<std::int64_t> busy_ns{0};     // inside calls (task_stats::busy)
+  std::atomic<std::int64_t> blocked_ns{0};  // waiting for room downstream (task_stats::blocked)
   std::size_t (*queued)(const void*) = nullptr;  // reads what waits in the input queue
   const void* queue = nullptr;
   const circuit_breaker* breaker = nullptr;  // the task's, when it has one
+  // The breaker's state when a worker last looked (circuit_state as int; -1: not yet), so that
+  // a change is reported once (pipeline_event_kind::circuit_changed).
+  std::atomic<int> circuit_seen{-1};
+  run_state* run = nullptr;  // the run these count for, to report events to
 };
+
+// The time this thread has waited for room in a queue downstream (backpressure) during the
+// stretch a busy_timer measures, in nanoseconds. A queue adds to it each time a push finds no
+// room and waits (channel::wait_for_room); busy_timer zeroes it when it starts and takes it out
+// of busy when it stops. Thread-local, so the hot path touches no shared line for it.
+inline std::int64_t& blocked_here() noexcept {
+  thread_local std::int64_t ns = 0;
+  return ns;
+}
 
 // Records a failure or a cancellation and wakes everything; joins all workers. Non-template
 // code lives in lib/run.cpp.
@@ -106,6 +122,17 @@ class run_state {
   std::exception_ptr error() const noexcept;     // valid after join()
   const std::stop_source& stop_source() const noexcept { return stop_; }
   std::vector<task_stats> stats() const;
+  // The hook of stream::on_event(); set before start() (the workers read it unguarded).
+  void set_event_hook(std::function<void(const pipeline_event&)> hook) {
+    event_hook_ = std::move(hook);
+  }
+  bool has_event_hook() const noexcept { return static_cast<bool>(event_hook_); }
+  // Calls the hook, when there is one; one that throws stops the run with its exception.
+  void report(const pipeline_event& event) noexcept;
+  // Reports the breaker's state when it differs from the last state reported for `counters`.
+  void report_circuit(stage_counters& counters) noexcept;
+  // The counters of the task named `name` (task_stats::name), or nullptr.
+  const stage_counters* find_counters(const std::string& name) const noexcept;
 
  private:
   void stop() noexcept;
@@ -130,6 +157,7 @@ class run_state {
   // Activations enqueued on the engine whose thread has not begun them yet.
   alignas(64) std::atomic<std::size_t> starting_{0};
   std::exception_ptr error_{};  // written once, by the first fail(), before stopping_ is set
+  std::function<void(const pipeline_event&)> event_hook_{};  // set before start()
   std::stop_source stop_{};
 
   // std::mutex rather than absl::Mutex wherever ThreadSanitizer must check us: Debian's abseil
@@ -146,6 +174,14 @@ class run_state {
   // progress is waited for).
   std::list<std::stop_callback<canceller>> links_;
 };
+
+// Throws std::logic_error: stream::on_event() after the run started.
+[[noreturn]] void reject_late_hook();
+
+// The items_out counter of the task named `task` in `run` (progress_options::count_task).
+// Throws std::invalid_argument naming the task and listing the run's tasks when there is none
+// of that name, or when `run` is null (the stream a join task reads).
+const std::atomic<std::uint64_t>& items_out_of(const run_state* run, const std::string& task);
 
 }  // namespace detail
 }  // namespace sluice

@@ -63,6 +63,12 @@ void report_failure(run_state& run, const task_config& config, stage_counters& c
                     std::vector<std::exception_ptr> attempts = {}) {
   if (run.stopping()) return;
   counters.failed.fetch_add(1, std::memory_order_relaxed);
+  if (run.has_event_hook()) {
+    run.report({.kind = pipeline_event_kind::failed,
+                .task = counters.name,
+                .sequence = sequence,
+                .error = error});
+  }
   if (!config.on_error) {
     run.fail(std::move(error));
     return;
@@ -111,25 +117,50 @@ class input_stage : public activation_target {
   stage_counters& counters_;
 };
 
-// Measures a stretch of work, and adds it to task_stats::busy unless told not to (when the
-// calls' time is counted elsewhere).
+// Measures a stretch of work (a worker's batch: its calls and the offers of their outputs) and
+// splits it: the time the thread waited for room downstream (blocked_here()) goes to
+// task_stats::blocked, the rest to task_stats::busy, unless told not to count busy (when the
+// calls' time is counted elsewhere). Two clock reads per stretch, none per item: the queue reads
+// the clock only when a push has to wait. Stretches nest (a nested pipeline's run inside a
+// call): the inner one's waits count as the outer call's busy time.
 class busy_timer {
  public:
   explicit busy_timer(stage_counters& counters, bool counted = true)
-      : counters_(counters), counted_(counted), start_(std::chrono::steady_clock::now()) {}
+      : counters_(counters),
+        counted_(counted),
+        outer_(std::exchange(blocked_here(), 0)),
+        start_(std::chrono::steady_clock::now()) {}
+  busy_timer(const busy_timer&) = delete;
+  busy_timer& operator=(const busy_timer&) = delete;
+  ~busy_timer() {
+    if (!stopped_) stop();
+  }
+  // Counts the stretch; returns its whole length (busy and blocked). Once.
   std::chrono::nanoseconds stop() {
-    const auto spent = std::chrono::steady_clock::now() - start_;
-    if (counted_) {
-      counters_.busy_ns.fetch_add(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count(),
-          std::memory_order_relaxed);
-    }
-    return spent;
+    stopped_ = true;
+    return count(std::chrono::steady_clock::now(), outer_);
+  }
+  // Counts the stretch so far and goes on with a new one: a stretch as long as a whole run (the
+  // producer's) shows in stats() while it lasts.
+  void lap() {
+    const auto now = std::chrono::steady_clock::now();
+    count(now, 0);
+    start_ = now;
   }
 
  private:
+  std::chrono::nanoseconds count(std::chrono::steady_clock::time_point now, std::int64_t then) {
+    const auto spent = std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_);
+    const std::int64_t blocked = std::min(std::exchange(blocked_here(), then), spent.count());
+    if (blocked != 0) counters_.blocked_ns.fetch_add(blocked, std::memory_order_relaxed);
+    if (counted_) counters_.busy_ns.fetch_add(spent.count() - blocked, std::memory_order_relaxed);
+    return spent;
+  }
+
   stage_counters& counters_;
   bool counted_;
+  bool stopped_ = false;
+  std::int64_t outer_;  // the enclosing stretch's blocked time so far, restored by stop()
   std::chrono::steady_clock::time_point start_;
 };
 

@@ -74,6 +74,7 @@ class producer_runtime final : public activation_target {
 
   void run_activation() noexcept override {
     busy_timer timer(counters_);
+    timer_ = &timer;
     counters_.in_flight.store(1, std::memory_order_relaxed);
     try {
       auto&& result = std::apply(
@@ -101,6 +102,7 @@ class producer_runtime final : public activation_target {
         if (!out_.offer(envelope<Out>{Out(std::move(element)), {sequence_, 0}})) return;
         if (++sequence_ % kPublishEvery == 0) {
           counters_.items_out.store(sequence_, std::memory_order_relaxed);
+          timer_->lap();  // busy and blocked so far, too
         }
         if (run_.stopping()) return;
       }
@@ -115,6 +117,7 @@ class producer_runtime final : public activation_target {
   stage_counters& counters_;
   std::tuple<Args...> args_;
   std::uint64_t sequence_ = 0;  // items emitted so far
+  busy_timer* timer_ = nullptr;  // run_activation()'s, while it runs
 };
 
 // A plain task (one output per item) or a branch task (a range of outputs per item), run by up
