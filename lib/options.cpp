@@ -99,4 +99,11 @@ void reject_rvalue_resilience(const std::string& who) {
       "an rvalue; they need to call it with the same input again (take it by const reference)");
 }
 
+void reject_cache_key_without_cache(const std::string& who) {
+  throw std::invalid_argument("sluice: " + who +
+                              " has a cache_key but no cache option; the key only chooses what "
+                              "its cache is keyed by: give the task .cache = "
+                              "sluice::cache_policy{...}, or drop the cache_key");
+}
+
 }  // namespace sluice::detail

@@ -1,10 +1,13 @@
 // Tests of the resilience options of <sluice/task.hpp>: retry, rate, cache, timeout and breaker
 // around each item's call, in the order cache -> rate -> retry -> breaker -> timeout -> call,
-// with every attempt in failure::attempts and retried attempts counted in task_stats.
+// with every attempt in failure::attempts and retried attempts counted in task_stats; and a
+// task's cache_key, which keys its cache by a projection of the item, in threads, in worker
+// processes and on disk.
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -14,6 +17,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -24,6 +28,7 @@
 #include "common/call_log.hpp"
 #include "common/fixtures.hpp"
 #include "common/gate.hpp"
+#include "common/processes.hpp"
 #include "common/watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -57,7 +62,93 @@ sluice::retry_policy quick_retry(std::size_t attempts) {
   return {.max_attempts = attempts, .min_delay = 0ms, .max_delay = 0ms, .jitter = false};
 }
 
+// An order as an ETL job reads it. What a customer lookup returns depends on `customer` alone.
+// It has neither absl::Hash nor ==: the whole order cannot be a cache key.
+struct order {
+  int id = 0;
+  std::string customer;
+  double amount = 0;
+};
+
+std::string customer_name(int i) { return std::string("customer ") + std::to_string(i); }
+
+// `count` orders, order i of customer_name(i % customers), each with its own id and amount.
+std::vector<order> orders(int count, int customers) {
+  std::vector<order> all;
+  for (int i = 0; i < count; ++i) all.push_back({i, customer_name(i % customers), 1.5 * i});
+  return all;
+}
+
+// The slow remote call a cache saves: what the lookup of `customer` returns.
+std::string region_of(const std::string& customer) { return std::string("region of ") + customer; }
+
+// What a lookup task passes on for orders(count, customers), in order.
+std::vector<std::string> regions(int count, int customers) {
+  std::vector<std::string> all;
+  for (const order& o : orders(count, customers)) all.push_back(region_of(o.customer));
+  return all;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> values) {
+  std::sort(values.begin(), values.end());
+  return values;
+}
+
+// A key with absl::Hash and == but no sluice::codec.
+struct customer_key {
+  std::string name;
+  friend bool operator==(const customer_key&, const customer_key&) = default;
+  template <class H>
+  friend H AbslHashValue(H h, const customer_key& k) {
+    return H::combine(std::move(h), k.name);
+  }
+};
+
+// A fresh directory under the system's temporary directory, removed with everything in it.
+class temp_dir {
+ public:
+  temp_dir()
+      : path_(std::filesystem::temp_directory_path() /
+              (std::string("sluice-cache-key-test-") + std::to_string(::getpid()) + "-" +
+               std::to_string(next_.fetch_add(1)))) {}
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string str() const { return path_.string(); }
+  std::size_t entries() const {
+    std::size_t count = 0;
+    for (const auto& file : std::filesystem::directory_iterator(path_)) {
+      if (file.path().extension() == ".entry") ++count;
+    }
+    return count;
+  }
+
+ private:
+  static inline std::atomic<int> next_{0};
+  std::filesystem::path path_;
+};
+
 }  // namespace
+
+// Orders cross to a process task's workers by codec.
+template <>
+struct sluice::codec<order> {
+  static void encode(const order& o, sluice::writer& w) {
+    w.write(o.id);
+    w.write(o.customer);
+    w.write(o.amount);
+  }
+  static order decode(sluice::reader& r) {
+    order o;
+    o.id = r.read<int>();
+    o.customer = r.read<std::string>();
+    o.amount = r.read<double>();
+    return o;
+  }
+};
 
 TEST_SUITE("task resilience") {
   TEST_CASE("a task's retry calls a failing item again until it succeeds" * doctest::timeout(30)) {
@@ -374,5 +465,213 @@ TEST_SUITE("task resilience") {
                sluice::task(unwrap, {.cache = sluice::cache_policy{}}) > sluice::count();
       CHECK_THROWS_WITH_AS(p(1), doctest::Contains("cannot be a cache key"), std::invalid_argument);
     }
+  }
+}
+
+TEST_SUITE("task cache_key") {
+  TEST_CASE("a cache_key member keys the cache: 1000 orders of 10 customers make 10 calls" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    std::atomic<int> calls{0};
+    auto lookup = [&](const order& o) {
+      calls.fetch_add(1);
+      return region_of(o.customer);
+    };
+    const auto p =
+        sluice::task(orders, sluice::branch) |
+        sluice::task(lookup, {.cache = sluice::cache_policy{}}).cache_key(&order::customer) >
+            sluice::to_vector();
+    CHECK(p(1000, 10) == regions(1000, 10));  // concurrency 1 keeps input order
+    CHECK(calls.load() == 10);
+    CHECK(p(1000, 10) == regions(1000, 10));  // a second run hits the same cache
+    CHECK(calls.load() == 10);
+  }
+
+  TEST_CASE("concurrent misses of one key share one call of a lambda projection" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    constexpr std::size_t workers = 16;
+    sluice_test::gate release;
+    std::atomic<int> calls{0};
+    auto lookup = [&](const order& o) {
+      calls.fetch_add(1);
+      release.wait();
+      return region_of(o.customer);
+    };
+    const auto p = sluice::task(orders, sluice::branch) |
+                   sluice::task(lookup, {.concurrency = workers, .cache = sluice::cache_policy{}})
+                       .cache_key([](const order& o) { return o.customer; });
+    auto out = p(1000, 10);
+    std::atomic<bool> all_busy{false};
+    std::jthread opener{[&] {
+      // Every call waits for the gate, and there are 10 customers: once all 16 workers are busy,
+      // at least 6 of them wait in the cache for another worker's call of their customer.
+      all_busy = sluice_test::eventually([&] {
+        const std::vector<sluice::task_stats> stats = out.stats();
+        return stats.size() == 2 && stats[1].in_flight == workers;
+      });
+      release.open();
+    }};
+    const std::vector<std::string> got = sluice_test::collect(out);
+    opener.join();
+    CHECK(all_busy.load());
+    CHECK(calls.load() == 10);
+    CHECK(sorted(got) == sorted(regions(1000, 10)));
+    CHECK_FALSE(release.timed_out());
+  }
+
+  TEST_CASE("a projection keys by what it returns: names that differ in case share one call" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto lower = [](const order& o) {
+      std::string name = o.customer;
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return name;
+    };
+    std::atomic<int> calls{0};
+    auto lookup = [&](const order& o) {
+      calls.fetch_add(1);
+      return region_of(lower(o));
+    };
+    auto spelled = [](int) {
+      return std::vector<order>{{1, "Acme", 1}, {2, "ACME", 2}, {3, "acme", 3}, {4, "Initech", 4}};
+    };
+    const auto p = sluice::task(spelled, sluice::branch) |
+                   sluice::task(lookup, {.cache = sluice::cache_policy{}}).cache_key(lower) >
+                       sluice::to_vector();
+    CHECK(p(0) == std::vector<std::string>{"region of acme", "region of acme", "region of acme",
+                                           "region of initech"});
+    CHECK(calls.load() == 2);
+  }
+
+  TEST_CASE("a hit through a cache_key takes no rate-limit token" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice::manual_clock fake;
+    auto lookup = [](const order& o) { return region_of(o.customer); };
+    const auto p = sluice::task(orders, sluice::branch) |
+                   sluice::task(lookup, {.rate = sluice::rate_limit{10.0, 1, &fake},
+                                         .cache = sluice::cache_policy{}})
+                           .cache_key(&order::customer) > sluice::count();
+    CHECK(p(20, 4) == 20);
+    // 4 calls, one per customer: the first token was in the full bucket, each other call waited
+    // for one; the 16 hits waited for none.
+    CHECK(fake.sleeps().size() == 3);
+  }
+
+  TEST_CASE("a failed call is not cached under its key: the next item of that key calls again" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    std::atomic<int> calls{0};
+    failures handled;
+    auto first_fails = [&](const order& o) {
+      if (calls.fetch_add(1) == 0) throw std::runtime_error("lookup failed");
+      return region_of(o.customer);
+    };
+    const auto p =
+        sluice::task(orders, sluice::branch) |
+        sluice::task(first_fails, {.cache = sluice::cache_policy{}, .on_error = handled.handler()})
+                .cache_key(&order::customer) > sluice::to_vector();
+    CHECK(p(4, 1) == std::vector<std::string>(3, region_of(customer_name(0))));
+    CHECK(calls.load() == 2);
+    REQUIRE(handled.seen.size() == 1);
+    CHECK(what_of(handled.seen[0].error) == "lookup failed");
+  }
+
+  TEST_CASE("a cache_key without a cache option is refused naming the task" *
+            doctest::timeout(30)) {
+    auto lookup = [](const order& o) { return region_of(o.customer); };
+    SUBCASE("a named task") {
+      const auto p =
+          sluice::task(orders, sluice::branch) |
+          sluice::task(lookup, {.name = "enrich", .concurrency = 4}).cache_key(&order::customer) >
+              sluice::count();
+      CHECK_THROWS_WITH_AS(
+          p(3, 1),
+          doctest::Contains("sluice: task 'enrich' (task#2) has a cache_key but no cache option"),
+          std::invalid_argument);
+    }
+    SUBCASE("an unnamed task") {
+      const auto p = sluice::task(orders, sluice::branch) |
+                     sluice::task(lookup).cache_key(&order::customer) > sluice::count();
+      CHECK_THROWS_WITH_AS(p(3, 1),
+                           doctest::Contains("sluice: task#2 has a cache_key but no cache option"),
+                           std::invalid_argument);
+    }
+  }
+
+  TEST_CASE("an input that cannot be a key is cached by a cache_key that can" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    std::atomic<int> calls{0};
+    auto lookup = [&](const order& o) {
+      calls.fetch_add(1);
+      return region_of(o.customer);
+    };
+    const auto whole = sluice::task(orders, sluice::branch) |
+                       sluice::task(lookup, {.cache = sluice::cache_policy{}}) > sluice::count();
+    CHECK_THROWS_WITH_AS(whole(3, 1),
+                         doctest::Contains("task#2 has a cache, but its input type cannot be a "
+                                           "cache key"),
+                         std::invalid_argument);
+    const auto keyed =
+        sluice::task(orders, sluice::branch) |
+        sluice::task(lookup, {.cache = sluice::cache_policy{}}).cache_key(&order::customer) >
+            sluice::count();
+    CHECK(keyed(3, 1) == 3);
+    CHECK(calls.load() == 1);
+  }
+
+  TEST_CASE("a disk cache keyed by a cache_key serves a new pipeline object on its directory" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    temp_dir dir;
+    std::atomic<int> calls{0};
+    auto lookup = [&](const order& o) {
+      calls.fetch_add(1);
+      return region_of(o.customer);
+    };
+    // order has no sluice::codec: only the key (a std::string) and the result go to disk.
+    auto make = [&] {
+      return sluice::task(orders, sluice::branch) |
+             sluice::task(lookup,
+                          {.concurrency = 4, .cache = sluice::cache_policy{.directory = dir.str()}})
+                     .cache_key(&order::customer) > sluice::to_vector();
+    };
+    CHECK(sorted(make()(100, 10)) == sorted(regions(100, 10)));
+    CHECK(calls.load() == 10);
+    CHECK(dir.entries() == 10);
+    CHECK(sorted(make()(100, 10)) == sorted(regions(100, 10)));  // a cold memory cache
+    CHECK(calls.load() == 10);
+  }
+
+  TEST_CASE("a disk cache needs a codec for the cache key, and says so naming the task") {
+    temp_dir dir;
+    auto lookup = [](const order& o) { return region_of(o.customer); };
+    const auto p = sluice::task(orders, sluice::branch) |
+                   sluice::task(lookup, {.name = "enrich",
+                                         .cache = sluice::cache_policy{.directory = dir.str()}})
+                           .cache_key([](const order& o) { return customer_key{o.customer}; }) >
+                       sluice::count();
+    CHECK_THROWS_WITH_AS(p(3, 1),
+                         doctest::Contains("sluice: cache_policy.directory is set, but the cache "
+                                           "key (the result of its cache_key projection) of task "
+                                           "'enrich' (task#2) has no sluice::codec"),
+                         std::invalid_argument);
+  }
+
+  TEST_CASE("a process task's cache is keyed by its cache_key in the calling process" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    sluice_test::shared_counters calls;
+    auto lookup = [&calls](const order& o) {
+      calls[0].fetch_add(1);  // in a worker process
+      return region_of(o.customer);
+    };
+    const auto p =
+        sluice::task(orders, sluice::branch) |
+        sluice::task(lookup, sluice::process, {.concurrency = 2, .cache = sluice::cache_policy{}})
+                .cache_key(&order::customer) > sluice::to_vector();
+    CHECK(sorted(p(40, 4)) == sorted(regions(40, 4)));
+    CHECK(calls[0].load() == 4);
   }
 }

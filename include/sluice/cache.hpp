@@ -10,9 +10,10 @@
 //
 // Internal entry point: detail::cache_store<Key, Value> is the whole cache; sluice::cached is a
 // thin wrapper that keys it by the call's arguments, and a pipeline task with a `cache` option
-// keys one by the task's input (Key = its decayed input type, Value = its output). A pipeline
-// calls detail::check_cache_policy(policy, who) when it is built, and keeps one cache_store per
-// task for as long as the pipeline object lives.
+// keys one by the task's input, or by what its cache_key projection takes from the input (Key =
+// the decayed input or projection result, Value = the task's output; see
+// detail/resilience/cache_slot.hpp). A pipeline calls detail::check_cache_policy(policy, who)
+// when it is built, and keeps one cache_store per task for as long as the pipeline object lives.
 #pragma once
 
 #include <chrono>
@@ -66,6 +67,8 @@ namespace detail {
 // Throws std::invalid_argument naming `who` ("sluice::cached", "task 'geo' (task#2)") when
 // max_entries is 0 or ttl is negative.
 void check_cache_policy(const cache_policy& policy, std::string_view who);
+// Throws std::invalid_argument: a directory is set, but `which` ("key", "value", "cache key (the
+// result of its cache_key projection)") of `who` has no sluice::codec.
 [[noreturn]] void throw_missing_codec(std::string_view which, std::string_view who);
 
 // The store behind every cache: an LRU of at most max_entries entries in memory, in front of
@@ -74,24 +77,25 @@ void check_cache_policy(const cache_policy& policy, std::string_view who);
 // Thread safety: get_or_compute may be called from many threads at once. Concurrent callers of
 // one missing key share one computation.
 // Exceptions: the constructor throws std::invalid_argument for a bad policy, or for a directory
-// when Key or Value has no sluice::codec; std::runtime_error when the directory cannot be
-// created or written (sluice: <who> has cache_policy.directory "<path>", which cannot be used:
-// <the reason, with the OS error>).
+// when Key or Value has no sluice::codec (`key_role` names what the key is in that message);
+// std::runtime_error when the directory cannot be created or written (sluice: <who> has
+// cache_policy.directory "<path>", which cannot be used: <the reason, with the OS error>).
 template <class Key, class Value>
 class cache_store {
   static_assert(std::is_copy_constructible_v<Value>,
                 "sluice: a cached result must be copyable: every hit returns a copy of it");
   static_assert(std::is_invocable_v<absl::Hash<Key>, const Key&> && std::equality_comparable<Key>,
-                "sluice: cache keys (a cached call's arguments, a task's input) must be hashable "
-                "with absl::Hash (give your type an AbslHashValue) and comparable with ==");
+                "sluice: cache keys (a cached call's arguments, a task's input or the result of "
+                "its cache_key projection) must be hashable with absl::Hash (give your type an "
+                "AbslHashValue) and comparable with ==");
 
  public:
-  cache_store(cache_policy policy, std::string_view who)
+  cache_store(cache_policy policy, std::string_view who, std::string_view key_role = "key")
       : clock_(&clock_or_system(policy.clock)), ttl_(policy.ttl), max_entries_(policy.max_entries) {
     check_cache_policy(policy, who);
     if (policy.directory.empty()) return;
     if constexpr (!has_codec<Key>) {
-      throw_missing_codec("key", who);
+      throw_missing_codec(key_role, who);
     } else if constexpr (!has_codec<Value>) {
       throw_missing_codec("value", who);
     } else {

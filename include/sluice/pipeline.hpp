@@ -152,6 +152,27 @@ class pipeline {
     return lhs.consume(std::forward<Sink>(consumer));
   }
 
+  // On a one-task pipeline, as sluice::task returns: the same task with its cache keyed by
+  // std::invoke(proj, item) instead of the whole item (see sluice/task.hpp).
+  //
+  // Example:
+  //   auto enrich = sluice::task(lookup_customer, {.cache = sluice::cache_policy{}})
+  //                     .cache_key(&Order::customer);
+  template <class Proj>
+  [[nodiscard]] auto cache_key(Proj proj) const {
+    constexpr bool one_task = sizeof...(Stages) == 1 && requires(const first_stage& s, Proj p) {
+      s.with_cache_key(std::move(p));
+    };
+    static_assert(
+        one_task,
+        "sluice: cache_key belongs to one task: sluice::task(f, options).cache_key(proj)");
+    if constexpr (one_task) {
+      using stage = decltype(std::get<0>(*stages_).with_cache_key(std::move(proj)));
+      return pipeline<stage>(
+          std::tuple<stage>(std::get<0>(*stages_).with_cache_key(std::move(proj))));
+    }
+  }
+
   // Internal: throws std::invalid_argument, as p(args...) with arguments of types Args would,
   // when an option of a stage is out of range; builds nothing. A pipeline nested in a task is
   // checked so when the outer run is built, since its own runs are built per item.

@@ -12,6 +12,24 @@
 // called from several worker threads at once when concurrency > 1, so it must be callable as
 // const. A callable that takes a trailing std::stop_token gets one that is stopped when the run
 // is cancelled or fails.
+//
+// A task's `cache` option keys its cache by the whole input item. `.cache_key(proj)` returns the
+// same task with its cache keyed by std::invoke(proj, item) instead: items with the same key
+// share one result, computed once (concurrent misses of a key wait for one call), so use it when
+// the callable's result depends on the key alone.
+//
+//   auto enrich = sluice::task(lookup_customer, {.concurrency = 16,
+//                                                .cache = sluice::cache_policy{.ttl = 1h}})
+//                     .cache_key(&Order::customer);  // a member pointer or any callable
+//
+// `proj` is called as const, from several workers at once, once per item. Checked when the
+// pipeline is instantiated (p(args...)), each a static_assert naming the task's position: the
+// projection is callable with the task's input (as const In&), its result (decayed: the key) is
+// hashable with absl::Hash, comparable with == and copyable, and the task's result is copyable.
+// A cache on disk (cache_policy::directory) needs a sluice::codec for the key, not for the item.
+// When the pipeline is called, a task with a cache_key but no `cache` option throws
+// std::invalid_argument naming it. Without a cache_key, an input that cannot be a key is found
+// then too (the cache is an option): std::invalid_argument naming the task.
 #pragma once
 
 #include <algorithm>
@@ -37,6 +55,9 @@
 #include <sluice/detail/engine/stage.hpp>
 #include <sluice/detail/engine/task_runtime.hpp>
 #include <sluice/detail/process/process_calls.hpp>
+#include <sluice/detail/resilience/cache_key_checks.hpp>
+#include <sluice/detail/resilience/cache_slot.hpp>
+#include <sluice/detail/resilience/task_guard.hpp>
 #include <sluice/errors.hpp>
 #include <sluice/pipeline.hpp>
 #include <sluice/rate_limit.hpp>
@@ -100,10 +121,12 @@ struct task_options {
   std::optional<retry_policy> retry{};
   std::optional<rate_limit> rate{};          // a token per call (a cache hit takes none); copies
                                              // of a rate_limit share its bucket
-  std::optional<cache_policy> cache{};       // keyed by the input; lives as long as the pipeline
-                                             // object, so a second run hits it. A directory that
-                                             // cannot be used throws std::runtime_error naming
-                                             // the task when the pipeline is called
+  std::optional<cache_policy> cache{};       // keyed by the input, or by the task's cache_key
+                                             // projection of it (see the header comment); lives
+                                             // as long as the pipeline object, so a second run
+                                             // hits it. A directory that cannot be used throws
+                                             // std::runtime_error naming the task when the
+                                             // pipeline is called
   std::chrono::milliseconds timeout{0};      // per attempt; 0 -> none. A callable that takes a
                                              // trailing std::stop_token is asked to stop at the
                                              // deadline; the attempt fails with timeout_error.
@@ -142,11 +165,13 @@ constexpr std::size_t resolved_capacity(std::size_t capacity) noexcept {
   return capacity == 0 ? default_capacity : std::min(capacity, max_capacity);
 }
 
-// A task as a stage of a pipeline.
-template <class Fn, unsigned Bits>
+// A task as a stage of a pipeline. Its cache, when it has one, is keyed by std::invoke(key, item):
+// the whole item unless the task has a cache_key.
+template <class Fn, unsigned Bits, class Proj = whole_item>
 struct task_stage {
   Fn fn;
   task_options options;
+  Proj key;
   // The task's cache, shared by the copies of the pipeline object and so by all their runs.
   std::shared_ptr<cache_slot> cache =
       options.cache ? std::make_shared<cache_slot>(*options.cache) : nullptr;
@@ -157,6 +182,13 @@ struct task_stage {
   static constexpr bool is_join = (Bits & join.bits) != 0;
   static constexpr bool is_process = (Bits & process.bits) != 0;
   static constexpr bool one_to_one = !is_branch && !is_join;  // what zip branches need
+  static constexpr bool has_cache_key = !std::is_same_v<Proj, whole_item>;
+
+  // The same task with its cache keyed by std::invoke(proj, item), and a cache of its own.
+  template <class P>
+  task_stage<Fn, Bits, P> with_cache_key(P proj) const {
+    return {fn, options, std::move(proj)};
+  }
 
   // What the callable returns for input In (through a stream for a join). Only the form the
   // flags ask for is instantiated.
@@ -199,6 +231,27 @@ struct task_stage {
     }
   }
 
+  // A task with a cache_key: the projection takes the input, its result can be a key, and the
+  // callable's result can be copied out of the cache. Checked only for a task that takes its
+  // input (`Checked`), so that one mistake gives one error. A join is not called per item, and
+  // is rejected at run time when it has a cache.
+  template <class In, std::size_t Pos, bool Checked>
+  static constexpr bool cache_key_checks() {
+    if constexpr (!has_cache_key || is_join || !Checked) {
+      return true;
+    } else if constexpr (!check_cache_key_callable<Pos,
+                                                   std::is_invocable_v<const Proj&, const In&>>()) {
+      return false;
+    } else if constexpr (!check_cache_key_hashable<Pos, cache_key_t<Proj, In>,
+                                                   cache_key_type<cache_key_t<Proj, In>>>()) {
+      return false;
+    } else {
+      using R = std::remove_cvref_t<call_t<In>>;
+      return std::is_void_v<R> ||
+             check_cached_result_copyable<Pos, R, std::is_copy_constructible_v<R>>();
+    }
+  }
+
   template <class In, std::size_t Pos>
   struct typing {
     static constexpr bool upstream_ok = !std::is_same_v<In, invalid>;
@@ -214,7 +267,9 @@ struct task_stage {
         return check_accepts_input<Pos, takes>();
       }
     }();
-    using type = std::conditional_t<upstream_ok && local && accepted,
+    static constexpr bool key_checked = upstream_ok && local && accepted && takes;
+    static constexpr bool keyed = cache_key_checks<In, Pos, key_checked>();
+    using type = std::conditional_t<upstream_ok && local && accepted && keyed,
                                     typename result_typing<called, Pos>::type, invalid>;
   };
 
@@ -241,6 +296,7 @@ struct task_stage {
     const task_config c = config(Pos, false, build_ctx_free{});
     if (options.cache) check_cache_policy(*options.cache, c.who);
     if constexpr (!is_join) {
+      if (options.cache) check_task_cache<In, std::remove_cvref_t<call_t<In>>, Proj>(c.who);
       if constexpr (!callable_with<Fn, In&>) {
         if (c.resilience.any()) reject_rvalue_resilience(c.who);
       }
@@ -278,6 +334,9 @@ struct task_stage {
         position, options.name, options.concurrency, options.capacity, options.ordered,
         options.on_error, producer, is_join,
         task_resilience{options.retry, options.rate, cache, options.timeout, options.breaker});
+    if constexpr (has_cache_key) {
+      if (!options.cache) reject_cache_key_without_cache(c.who);
+    }
     c.in_zip = ctx.in_zip;
     return c;
   }
@@ -292,6 +351,8 @@ struct task_stage {
           .input();
     } else {
       validate_nested<In>(Pos);
+      // Before the runtime, whose guard looks the cache up.
+      if (cache) prepare_task_cache<In, std::remove_cvref_t<call_t<In>>>(*cache, key, c.who);
       using calls = std::conditional_t<is_process, process_calls<Fn, In>, thread_calls<Fn, In>>;
       return ctx.run
           .template make<task_runtime<Fn, In, Out, is_branch, calls>>(ctx.run, fn, std::move(c),
@@ -335,11 +396,12 @@ auto make_task(Fn&& fn, task_options options) {
   using F = std::decay_t<Fn>;
   if constexpr (is_pipeline_v<F> && (Bits & branch.bits) == 0) {
     using stage = task_stage<collect_runs<F>, Bits>;
-    return pipeline<stage>(
-        std::tuple<stage>(stage{collect_runs<F>{std::forward<Fn>(fn)}, std::move(options)}));
+    return pipeline<stage>(std::tuple<stage>(
+        stage{collect_runs<F>{std::forward<Fn>(fn)}, std::move(options), whole_item{}}));
   } else {
     using stage = task_stage<F, Bits>;
-    return pipeline<stage>(std::tuple<stage>(stage{std::forward<Fn>(fn), std::move(options)}));
+    return pipeline<stage>(
+        std::tuple<stage>(stage{std::forward<Fn>(fn), std::move(options), whole_item{}}));
   }
 }
 
