@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <optional>
 #include <ranges>
+#include <stop_token>
 #include <utility>
 #include <type_traits>
 #include <typeinfo>
@@ -58,6 +59,13 @@ struct pmap_options {
                             // random-access input keeps input order anyway: it costs nothing)
   bool progress = false;    // a progress bar on stderr when it is a terminal (sluice/progress.hpp)
   execution mode = execution::thread;  // process: f runs in `workers` worker processes
+  // The graceful stop: once requested, no new element starts, the elements started finish, and
+  // pmap returns their outputs, which are a prefix of the input (in input order when ordered):
+  // a result shorter than the input says the call was drained. In process mode, elements
+  // already sent to the workers (at most workers + 2 batches of 1024) are part of the prefix.
+  // An f returning void: check the token. sluice::graceful_shutdown::drain_token() turns Ctrl-C
+  // into one (sluice/shutdown.hpp).
+  std::stop_token drain{};
 };
 
 struct opmap_options {
@@ -73,6 +81,9 @@ struct opmap_options {
   bool progress = false;  // a progress bar on stderr when it is a terminal
   execution mode = execution::thread;  // process: f runs in `workers` worker processes, and the
                                        // options act around each round trip (the timeout kills)
+  // The graceful stop, as pmap_options::drain: once requested, no new element starts, and opmap
+  // returns one result per element started (its value or its failure), a prefix of the input.
+  std::stop_token drain{};
 };
 
 // Calls f on every element of `items` with up to `options.workers` calls at once.
@@ -84,6 +95,7 @@ auto pmap(F&& f, Range&& items, const pmap_options& options = {}) {
   config.ordered = options.ordered;
   config.progress = options.progress;
   config.errors = detail::map_errors::original;
+  config.drain = options.drain;
   if (options.mode == execution::process) {
     using V = detail::queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
     using R = detail::map_result_t<F, detail::element_arg_t<Range&&>>;
@@ -107,6 +119,7 @@ auto opmap(F&& f, Range&& items, const opmap_options& options = {}) {
   config.workers = detail::workers_or_default(options.workers, config.where);
   config.progress = options.progress;
   config.in_processes = options.mode == execution::process;
+  config.drain = options.drain;
   task_options each{.retry = options.retry,
                     .rate = options.rate,
                     .cache = options.cache,
