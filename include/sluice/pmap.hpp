@@ -21,6 +21,8 @@
 //   stopped; after the first failure no new item starts. opmap throws only for invalid options:
 //   an item whose call failed (after its retries) holds its sluice::failure in its result.
 //   std::invalid_argument for an option out of range (e.g. a retry with max_attempts 0).
+// Drain: `.drain` (a std::stop_token) is the graceful stop: once stopped, no new element starts,
+//   the elements started finish, and the call returns their results, a prefix of the input.
 // Lifetime: items and f are borrowed for the duration of the call.
 // In worker processes (`.mode = sluice::execution::process`): each element is sent to one of
 //   `workers` worker processes forked for the call and its result sent back, by sluice::codec
