@@ -114,6 +114,11 @@ void run_state::cancel() noexcept {
 
 void run_state::stop_with(std::stop_token token) { links_.emplace_back(token, canceller{this}); }
 
+void run_state::drain_with(std::stop_token token) {
+  if (!token.stop_possible()) return;  // pmap's default: nothing to link
+  drain_links_.emplace_back(token, drainer{this});
+}
+
 void run_state::stop() noexcept {
   if (stopping_.exchange(true, std::memory_order_acq_rel)) return;
   stop_.request_stop();

@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <list>
 #include <map>
+#include <numeric>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -26,6 +28,27 @@
 #include "common/gate.hpp"
 #include "common/map_inputs.hpp"
 #include "common/watchdog.hpp"
+
+namespace drain_cases {
+
+constexpr int kInput = 100'000;
+
+// 0, 1, ..., limit - 1; stops `source` just before it yields `at` (the producer, in the calling
+// process, reads the input).
+inline sluice::generator<int> stopping_at(int limit, int at, std::stop_source* source) {
+  for (int i = 0; i < limit; ++i) {
+    if (i == at) source->request_stop();
+    co_yield i;
+  }
+}
+
+inline std::vector<int> iota_vector(int n) {
+  std::vector<int> v(static_cast<std::size_t>(n));
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+}  // namespace drain_cases
 
 using namespace std::chrono_literals;
 using sluice_test::first;
@@ -269,5 +292,50 @@ TEST_SUITE("opmap") {
     none.max_attempts = 0;
     CHECK_THROWS_AS(sluice::opmap(same, std::vector<int>{1, 2}, {.retry = none}),
                     std::invalid_argument);
+  }
+}  // TEST_SUITE
+
+TEST_SUITE("opmap drain") {
+  TEST_CASE("a drain during opmap returns one result per element started, a prefix of the input" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    using namespace drain_cases;
+    std::stop_source source;
+    std::atomic<std::size_t> calls{0};
+    auto f = [&](int x) {
+      calls.fetch_add(1);
+      if (x == 100) source.request_stop();
+      if (x == 7) throw test_error(x);
+      return 2 * x;
+    };
+    const auto out = sluice::opmap(f, iota_vector(kInput), {.workers = 3, .drain = source.get_token()});
+
+    CHECK(out.size() > 100);
+    CHECK(out.size() < static_cast<std::size_t>(kInput));
+    CHECK(out.size() == calls.load());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (i == 7) {
+        CHECK_FALSE(out[i].ok());
+      } else if (!out[i].ok() || out[i].value() != 2 * static_cast<int>(i)) {
+        FAIL_CHECK("result " << i << " is wrong");
+      }
+    }
+  }
+
+  TEST_CASE("in worker processes a drained opmap returns a result per element it sent" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    using namespace drain_cases;
+    std::stop_source source;
+    const auto out = sluice::opmap(
+        sluice_test::twice, stopping_at(kInput, 50, &source),
+        {.workers = 2, .mode = sluice::execution::process, .drain = source.get_token()});
+    CHECK(out.size() > 50);
+    CHECK(out.size() < static_cast<std::size_t>(kInput));
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (!out[i].ok() || out[i].value() != 2 * static_cast<int>(i)) {
+        FAIL_CHECK("result " << i << " is wrong");
+      }
+    }
   }
 }  // TEST_SUITE

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <list>
 #include <map>
+#include <numeric>
 #include <memory>
 #include <span>
 #include <string>
@@ -29,6 +30,27 @@
 #include "common/gate.hpp"
 #include "common/map_inputs.hpp"
 #include "common/watchdog.hpp"
+
+namespace drain_cases {
+
+constexpr int kInput = 100'000;
+
+// 0, 1, ..., limit - 1; stops `source` just before it yields `at` (the producer, in the calling
+// process, reads the input).
+inline sluice::generator<int> stopping_at(int limit, int at, std::stop_source* source) {
+  for (int i = 0; i < limit; ++i) {
+    if (i == at) source->request_stop();
+    co_yield i;
+  }
+}
+
+inline std::vector<int> iota_vector(int n) {
+  std::vector<int> v(static_cast<std::size_t>(n));
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+}  // namespace drain_cases
 
 // clang 14 cannot compile libstdc++ 12's views (style.md); the iota cases are g++-only there.
 #if defined(__clang__) && defined(_GLIBCXX_RELEASE) && _GLIBCXX_RELEASE <= 12
@@ -390,5 +412,88 @@ TEST_SUITE("pmap") {
     const sluice::pmap_options shown{.workers = 2, .progress = true};
     CHECK(sluice::pmap(square, first<std::vector<int>>(300), shown) == squares(300));
     CHECK(sluice::pmap(square, numbers(300), shown) == squares(300));
+  }
+}  // TEST_SUITE
+
+TEST_SUITE("pmap drain") {
+  TEST_CASE("a drain during pmap returns the outputs of the elements started: a prefix of the "
+            "input, in input order" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    using namespace drain_cases;
+    std::stop_source source;
+    std::atomic<std::size_t> calls{0};
+    auto f = [&](int x) {
+      calls.fetch_add(1);
+      if (x == 100) source.request_stop();
+      return 2 * x;
+    };
+    const sluice::pmap_options options{.workers = 3, .drain = source.get_token()};
+    std::vector<int> out;
+
+    SUBCASE("a vector (chunks)") { out = sluice::pmap(f, iota_vector(kInput), options); }
+    SUBCASE("a list (item by item)") {
+      const auto v = iota_vector(kInput);
+      out = sluice::pmap(f, std::list<int>(v.begin(), v.end()), options);
+    }
+    SUBCASE("a generator") { out = sluice::pmap(f, numbers(kInput), options); }
+
+    CHECK(out.size() > 100);
+    CHECK(out.size() < static_cast<std::size_t>(kInput));
+    CHECK(out.size() == calls.load());  // no element started is left out
+    std::vector<int> expected(out.size());
+    for (std::size_t i = 0; i < out.size(); ++i) expected[i] = 2 * static_cast<int>(i);
+    CHECK(out == expected);
+  }
+
+  TEST_CASE("an unordered pmap drained returns the outputs of a prefix, in any order" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    using namespace drain_cases;
+    std::stop_source source;
+    auto f = [&](int x) {
+      if (x == 100) source.request_stop();
+      return x;
+    };
+    auto out = sluice::pmap(f, numbers(kInput),
+                            {.workers = 3, .ordered = false, .drain = source.get_token()});
+    std::sort(out.begin(), out.end());
+    CHECK(out.size() > 100);
+    CHECK(out == iota_vector(static_cast<int>(out.size())));
+  }
+
+  TEST_CASE("a drain requested before pmap starts: no call, an empty result" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    using namespace drain_cases;
+    std::stop_source source;
+    source.request_stop();
+    std::atomic<int> calls{0};
+    auto f = [&](int x) {
+      calls.fetch_add(1);
+      return x;
+    };
+    CHECK(sluice::pmap(f, iota_vector(1000), {.drain = source.get_token()}).empty());
+    CHECK(sluice::pmap(f, numbers(1000), {.drain = source.get_token()}).empty());
+    CHECK(calls.load() == 0);
+    CHECK(sluice::pmap(sluice_test::twice, numbers(1000),
+                       {.workers = 2, .mode = sluice::execution::process,
+                        .drain = source.get_token()})
+              .empty());
+  }
+
+  TEST_CASE("in worker processes a drained pmap returns the outputs of the batches it sent" *
+            doctest::timeout(60)) {
+    sluice_test::watchdog guard{60s};
+    using namespace drain_cases;
+    std::stop_source source;
+    const auto out = sluice::pmap(
+        sluice_test::twice, stopping_at(kInput, 3000, &source),
+        {.workers = 2, .mode = sluice::execution::process, .drain = source.get_token()});
+    CHECK(out.size() > 3000);
+    CHECK(out.size() < static_cast<std::size_t>(kInput));
+    std::vector<int> expected(out.size());
+    for (std::size_t i = 0; i < out.size(); ++i) expected[i] = 2 * static_cast<int>(i);
+    CHECK(out == expected);
   }
 }  // TEST_SUITE

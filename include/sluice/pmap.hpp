@@ -21,6 +21,8 @@
 //   stopped; after the first failure no new item starts. opmap throws only for invalid options:
 //   an item whose call failed (after its retries) holds its sluice::failure in its result.
 //   std::invalid_argument for an option out of range (e.g. a retry with max_attempts 0).
+// Drain: `.drain` (a std::stop_token) is the graceful stop: once stopped, no new element starts,
+//   the elements started finish, and the call returns their results, a prefix of the input.
 // Lifetime: items and f are borrowed for the duration of the call.
 // In worker processes (`.mode = sluice::execution::process`): each element is sent to one of
 //   `workers` worker processes forked for the call and its result sent back, by sluice::codec
@@ -36,6 +38,7 @@
 #include <cstddef>
 #include <optional>
 #include <ranges>
+#include <stop_token>
 #include <utility>
 #include <type_traits>
 #include <typeinfo>
@@ -59,6 +62,13 @@ struct pmap_options {
   bool progress = false;    // a progress bar on stderr (sluice/progress.hpp): a line every 5 s
                             // when stderr is not a terminal
   execution mode = execution::thread;  // process: f runs in `workers` worker processes
+  // The graceful stop: once requested, no new element starts, the elements started finish, and
+  // pmap returns their outputs, which are a prefix of the input (in input order when ordered):
+  // a result shorter than the input says the call was drained. In process mode, elements
+  // already sent to the workers (at most workers + 2 batches of 1024) are part of the prefix.
+  // An f returning void: check the token. sluice::graceful_shutdown::drain_token() turns Ctrl-C
+  // into one (sluice/shutdown.hpp).
+  std::stop_token drain{};
 };
 
 struct opmap_options {
@@ -74,6 +84,9 @@ struct opmap_options {
   bool progress = false;  // a progress bar on stderr (a line every 5 s off a terminal)
   execution mode = execution::thread;  // process: f runs in `workers` worker processes, and the
                                        // options act around each round trip (the timeout kills)
+  // The graceful stop, as pmap_options::drain: once requested, no new element starts, and opmap
+  // returns one result per element started (its value or its failure), a prefix of the input.
+  std::stop_token drain{};
 };
 
 // Calls f on every element of `items` with up to `options.workers` calls at once.
@@ -85,6 +98,7 @@ auto pmap(F&& f, Range&& items, const pmap_options& options = {}) {
   config.ordered = options.ordered;
   config.progress = options.progress;
   config.errors = detail::map_errors::original;
+  config.drain = options.drain;
   if (options.mode == execution::process) {
     using V = detail::queued_t<std::ranges::range_value_t<std::remove_reference_t<Range>>>;
     using R = detail::map_result_t<F, detail::element_arg_t<Range&&>>;
@@ -108,6 +122,7 @@ auto opmap(F&& f, Range&& items, const opmap_options& options = {}) {
   config.workers = detail::workers_or_default(options.workers, config.where);
   config.progress = options.progress;
   config.in_processes = options.mode == execution::process;
+  config.drain = options.drain;
   task_options each{.retry = options.retry,
                     .rate = options.rate,
                     .cache = options.cache,

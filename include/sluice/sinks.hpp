@@ -107,7 +107,8 @@ detail::reduce_sink<std::decay_t<Init>, std::decay_t<Op>> reduce(Init&& init, Op
 inline detail::count_sink count() { return {}; }
 
 // A producer that emits the elements of `range` (copied into the pipeline). The pipeline is
-// called with no arguments: (sluice::from(v) | ...)().
+// called with no arguments: (sluice::from(v) | ...)(). A branch producer: after stream::drain()
+// it takes no further element from the range.
 template <std::ranges::input_range Range>
 auto from(Range&& range) {
   return task(detail::range_source<std::decay_t<Range>>{std::forward<Range>(range)}, branch);

@@ -23,6 +23,7 @@
 #include <sluice/result.hpp>
 #include <sluice/retry.hpp>
 #include <sluice/shapes.hpp>
+#include <sluice/shutdown.hpp>
 #include <sluice/sinks.hpp>
 #include <sluice/stats.hpp>
 #include <sluice/stats_export.hpp>

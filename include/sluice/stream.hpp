@@ -12,7 +12,11 @@
 //   new call starts, blocked workers wake, and the destructor returns once every worker has
 //   returned. Calls already running are not interrupted, but a callable that takes a trailing
 //   std::stop_token sees a stop request.
-// Thread safety: one thread pulls; stats() and cancel() may be called from any thread.
+// Drain: drain() (from any thread) is the graceful stop: the producer starts no new item, every
+//   item it already produced goes on through every stage and reaches the stream, then the
+//   stream ends normally (next() returns std::nullopt, no exception).
+// Thread safety: one thread pulls; stats(), cancel(), drain() and drained() may be called from
+//   any thread.
 // Progress: after show_progress(options), each output handed out advances a sluice::progress_bar
 //   (sluice/progress.hpp) that the stream owns, or sets it to the items_out of the task named
 //   options.count_task (rows rather than batches); its final frame is drawn when the stream ends
@@ -148,6 +152,40 @@ class [[nodiscard]] stream {
   // Thread safety: may be called from any thread, also while another thread pulls.
   void cancel() noexcept {
     if (run_) run_->cancel();
+  }
+
+  // The graceful stop: the producer starts nothing new — a branch producer (a generator, a
+  // range, sluice::from) takes no further element from its range, a plain producer not yet
+  // called is not called — and every item it has already produced goes on through every stage
+  // (a batch flushes its partial batch, ordered tasks keep their order, fan_out, route, zip and
+  // join tasks run as at a normal end) and reaches this stream, which then ends normally: next()
+  // returns std::nullopt without an exception once they are handed out. An error thrown while
+  // they finish is reported as usual.
+  // Before the first pull: the run produces nothing (the producer is not called) and the first
+  // next() returns std::nullopt. After the run ended, or after cancel(): no effect. Idempotent.
+  // A producer call in progress (a generator computing its next element, a plain producer) is
+  // not interrupted: what it yields is kept, and it is not resumed again. Nested pipelines made
+  // inside a task's call are that call's business: the drain stops only this run's producer.
+  // Thread safety: may be called from any thread, while another thread pulls; async-signal-safe
+  //   (one lock-free atomic store), though sluice::graceful_shutdown (sluice/shutdown.hpp) is the
+  //   usual way to drain on a signal.
+  void drain() noexcept {
+    if (run_) run_->drain();
+  }
+
+  // Whether the producer stopped early because of drain(): true once it has seen the drain (it
+  // may have had nothing more to give), final once next() has returned std::nullopt. False for
+  // a run that ended by itself before the drain, and for a drain that came after cancel().
+  // Example:
+  //   while (auto row = rows.next()) load(*row);
+  //   if (rows.drained()) std::cout << "drained after " << n << " rows\n";
+  // Thread safety: may be called from any thread.
+  bool drained() const noexcept { return run_ && run_->drained(); }
+
+  // Internal: drains this stream's run when `token` is stopped (at once if it is already).
+  // Call it from the thread that owns the stream.
+  void link_drain(std::stop_token token) {
+    if (run_) run_->drain_with(std::move(token));
   }
 
   // Internal: cancels this stream's run when `token` is stopped (a nested pipeline follows the

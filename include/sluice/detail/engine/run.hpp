@@ -1,5 +1,11 @@
-// Internal: the state of one run of a pipeline — stop flag, first error, the executor its
-// stages' activations run on, and the nodes (stages, queues) it owns.
+// Internal: the state of one run of a pipeline — stop flag, drain flag, first error, the
+// executor its stages' activations run on, and the nodes (stages, queues) it owns.
+//
+// Drain: drain() sets a flag that only the producer (producer_runtime) reads: before its call,
+// and before it advances a branch task's range. A producer that sees it ends as if its input
+// were exhausted (mark_drained()), so the close travels down the stages as at a normal end and
+// every item already emitted is processed and delivered. Nothing else reads the flag; nothing
+// is woken.
 #pragma once
 
 #include <atomic>
@@ -111,6 +117,16 @@ class run_state {
   void fail(std::exception_ptr error) noexcept;
   void cancel() noexcept;  // stops the run without an error; later errors are ignored
   bool cancelled() const noexcept { return cancelled_.load(std::memory_order_acquire); }
+  // Asks the producer to emit nothing more (see the header comment). Async-signal-safe: one
+  // lock-free store. Idempotent; no effect once the producer is done.
+  void drain() noexcept { draining_.store(true, std::memory_order_release); }
+  bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
+  // Called by the producer when it stopped early because of drain().
+  void mark_drained() noexcept { drained_.store(true, std::memory_order_release); }
+  bool drained() const noexcept { return drained_.load(std::memory_order_acquire); }
+  // Drains this run when `token` is stopped (at once if it is already). May be called before or
+  // after start(), from the thread that owns the run.
+  void drain_with(std::stop_token token);
   // Cancels this run when `token` is stopped (at once if it is already): a nested run follows
   // the call of the outer run it is made in. May be called before or after start().
   void stop_with(std::stop_token token);
@@ -154,6 +170,8 @@ class run_state {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> drained_{false};
   // Activations enqueued on the engine whose thread has not begun them yet.
   alignas(64) std::atomic<std::size_t> starting_{0};
   std::exception_ptr error_{};  // written once, by the first fail(), before stopping_ is set
@@ -170,8 +188,13 @@ class run_state {
     run_state* run;
     void operator()() const noexcept { run->cancel(); }
   };
-  // Last: destroyed first, so that no outer stop reaches a run being torn down (a callback in
-  // progress is waited for).
+  struct drainer {
+    run_state* run;
+    void operator()() const noexcept { run->drain(); }
+  };
+  // Last: destroyed first, so that no outer stop or drain reaches a run being torn down (a
+  // callback in progress is waited for).
+  std::list<std::stop_callback<drainer>> drain_links_;
   std::list<std::stop_callback<canceller>> links_;
 };
 

@@ -77,12 +77,11 @@ class producer_runtime final : public activation_target {
     timer_ = &timer;
     counters_.in_flight.store(1, std::memory_order_relaxed);
     try {
-      auto&& result = std::apply(
-          [&](auto&... args) -> decltype(auto) {
-            return call(fn_, run_.stop_source(), std::move(args)...);
-          },
-          args_);
-      emit(std::forward<decltype(result)>(result));
+      if (run_.draining()) {
+        run_.mark_drained();  // drained before the run began: the producer is not called
+      } else {
+        call_and_emit();
+      }
     } catch (...) {
       report_failure<int>(run_, config_, counters_, sequence_, std::current_exception(), nullptr);
     }
@@ -93,10 +92,24 @@ class producer_runtime final : public activation_target {
     out_.producer_done();
   }
 
+  void call_and_emit() {
+    auto&& result = std::apply(
+        [&](auto&... args) -> decltype(auto) {
+          return call(fn_, run_.stop_source(), std::move(args)...);
+        },
+        args_);
+    emit(std::forward<decltype(result)>(result));
+  }
+
   template <class Result>
   void emit(Result&& result) {
     if constexpr (Branch) {
-      // The range is not advanced once the run stops: advancing resumes the user's generator.
+      // The range is not advanced once the run stops or drains: advancing resumes the user's
+      // generator. An element already taken from it is offered (a drain keeps it).
+      if (run_.draining()) {
+        run_.mark_drained();
+        return;
+      }
       for (auto&& element : result) {
         if (run_.stopping()) return;
         if (!out_.offer(envelope<Out>{Out(std::move(element)), {sequence_, 0}})) return;
@@ -105,6 +118,10 @@ class producer_runtime final : public activation_target {
           timer_->lap();  // busy and blocked so far, too
         }
         if (run_.stopping()) return;
+        if (run_.draining()) {
+          run_.mark_drained();
+          return;
+        }
       }
     } else {
       if (out_.push(envelope<Out>{Out(std::forward<Result>(result)), {0, 0}})) sequence_ = 1;

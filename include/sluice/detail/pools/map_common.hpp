@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <ranges>
+#include <stop_token>
 #include <string_view>
 #include <thread>
 #include <type_traits>
@@ -49,6 +50,9 @@ struct map_config {
   std::shared_ptr<pool_state> pool{};  // a thread_pool's, or none
   bool borrowed = false;  // called inside a call of f of `pool`: runs in the caller's slot
   bool in_processes = false;  // opmap: f runs in worker processes (docs/processes.md)
+  // Once stopped, no new element starts; the call returns the outputs of the elements started,
+  // a prefix of the input (pmap_options::drain).
+  std::stop_token drain{};
 };
 
 // ---- calling f --------------------------------------------------------------------------------

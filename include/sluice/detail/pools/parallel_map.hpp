@@ -10,13 +10,17 @@
 //                               back by sluice::codec). pmap and process_pool::map do without
 //                               the engine there (process_map.hpp).
 //
-// A chunk is a run of positions [begin, end). Chunks shrink as the input runs out (guided
+// A chunk is an amount of positions to claim. Chunks shrink as the input runs out (guided
 // scheduling: a chunk is 1/(8 × workers) of what is left, at least 1), so a long input costs a
 // few hundred queue hops, not one per item, and the last chunks are small enough to balance.
+// A worker claims a chunk's positions in blocks from one shared cursor, so the positions claimed
+// are always a prefix of the input: a drain (map_config::drain) stops the claiming, the blocks
+// claimed finish, and the output is that prefix.
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -179,13 +183,15 @@ class output_cells {
       cells_[at].emplace(std::forward<V>(value));
     }
   }
-  std::vector<R> take() && {
+  // The first `count` cells, each written.
+  std::vector<R> take(std::size_t count) && {
     if constexpr (direct) {
+      cells_.resize(count);
       return std::move(cells_);
     } else {
       std::vector<R> out;
-      out.reserve(cells_.size());
-      for (auto& cell : cells_) out.push_back(std::move(*cell));
+      out.reserve(count);
+      for (std::size_t i = 0; i < count; ++i) out.push_back(std::move(*cells_[i]));
       return out;
     }
   }
@@ -199,7 +205,7 @@ template <>
 class output_cells<void> {
  public:
   explicit output_cells(std::size_t /*n*/) {}
-  void take() && {}
+  void take(std::size_t /*count*/) && {}
 };
 
 // ---- the chunked path: sized random-access inputs ---------------------------------------------
@@ -224,11 +230,11 @@ inline constexpr bool chunkable =
 
 // Runs the chunks it is given: f on each position, output in place; it passes nothing on (an
 // empty range per chunk, as a branch task), so the caller sleeps until the run ends instead of
-// waking for every chunk; a progress bar is advanced by the workers. A chunk is walked in
-// blocks, and the map's stop (the first failure, or the caller's exception) is checked before
-// each block; a block doubles while it takes under 20 us and halves past 100 us, so quick calls
-// run in tight loops and a slow call (a sleep, I/O) is checked before every item: no new item
-// starts more than ~100 us of work after the stop.
+// waking for every chunk; a progress bar is advanced by the workers. A chunk's positions are
+// claimed from `cursor` in blocks, and the map's stop (the first failure, or the caller's
+// exception) and its drain are checked before each claim; a block doubles while it takes under
+// 20 us and halves past 100 us, so quick calls run in tight loops and a slow call (a sleep, I/O)
+// is checked before every item: no new item starts more than ~100 us of work after the stop.
 template <class F, class Range, class Cells>
 struct chunk_call {
   const F* f;
@@ -236,14 +242,18 @@ struct chunk_call {
   Cells* cells;  // output_cells<R>
   const map_config* config;
   map_progress* progress;
+  std::atomic<std::size_t>* cursor;  // the next position to claim; the chunks sum to the input
 
   std::array<no_value, 0> operator()(index_span chunk, std::stop_token stop) const {
     using namespace std::chrono_literals;
     pool_slot slot(config->pool.get(), config->borrowed);
     std::size_t block = 1;
-    for (std::size_t at = chunk.begin; at < chunk.end;) {
-      if (stop.stop_requested()) break;
-      const std::size_t end = std::min(chunk.end, at + block);
+    for (std::size_t left = chunk.end - chunk.begin; left != 0;) {
+      if (stop.stop_requested() || config->drain.stop_requested()) break;
+      const std::size_t take = std::min(left, block);
+      const std::size_t at = cursor->fetch_add(take, std::memory_order_relaxed);
+      const std::size_t end = at + take;
+      left -= take;
       const auto start = std::chrono::steady_clock::now();
       call_range(at, end, stop);
       const auto spent = std::chrono::steady_clock::now() - start;
@@ -252,8 +262,7 @@ struct chunk_call {
       } else if (spent > 100us && block > 1) {
         block /= 2;
       }
-      progress->advance(end - at);
-      at = end;
+      progress->advance(take);
     }
     return {};
   }
@@ -304,19 +313,23 @@ auto map_in_chunks(const F& f, Range&& items, const map_config& config) {
   using R = map_result_t<F, element_arg_t<Range&&>>;
   const std::size_t n = std::ranges::size(items);
   output_cells<R> cells(n);
+  std::atomic<std::size_t> claimed{0};
   if (n != 0) {
     map_progress progress(config.progress, n);
     const std::string name = config.where;
     auto chunks = task([n, w = config.workers] { return guided_chunks(n, w); }, branch,
                        {.name = name + " input"}) |
                   task(chunk_call<F, Range&&, output_cells<R>>{&f, std::ranges::begin(items),
-                                                              &cells, &config, &progress},
+                                                              &cells, &config, &progress,
+                                                              &claimed},
                        branch, {.name = name, .concurrency = config.workers});
     auto nothing = chunks();
+    nothing.link_drain(config.drain);
     while (nothing.next()) {
     }
   }
-  return std::move(cells).take();
+  // Every worker has returned: the claimed positions, a prefix, are all written.
+  return std::move(cells).take(claimed.load(std::memory_order_relaxed));
 }
 
 // ---- the per-item path: any input range ----------------------------------------------------------
@@ -429,6 +442,7 @@ auto map_items(const F& f, Range&& items, const map_config& config) {
   auto outputs = calls_stream<!std::is_lvalue_reference_v<Range>, false>(
       item_call<F, false>{&f, config.pool, config.borrowed}, std::forward<Range>(items),
       item_options(config), config);
+  outputs.link_drain(config.drain);  // the producer stops: the elements emitted are a prefix
   if constexpr (std::is_void_v<R>) {
     while (outputs.next()) progress.advance(1);
   } else {
@@ -503,6 +517,7 @@ auto parallel_map_in_place(const F& f, Range&& items, map_config config,
     }
   };
   auto collect = [&](auto outputs) {
+    outputs.link_drain(config.drain);  // the producer stops: the elements emitted are a prefix
     while (auto x = outputs.next()) {
       take_failures(false);
       if constexpr (std::is_void_v<R>) {

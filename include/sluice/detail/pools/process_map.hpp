@@ -10,6 +10,10 @@
 // The outputs are in input order whatever map_config::ordered says: taking them in order costs
 // nothing here.
 //
+// A drain (map_config::drain) stops the sending: the batches already sent are answered and
+// taken, so the outputs are a prefix of the input; elements sent but not begun by a worker (at
+// most (workers + 2) batches' worth) still run.
+//
 // The first failure in input order ends the call: the set is destroyed (its workers killed and
 // reaped), then the failure is thrown — unchanged (map_errors::original), or as a
 // sluice::worker_error whose input text is the element decoded again from the bytes sent.
@@ -116,7 +120,7 @@ auto process_map(const F& f, Range&& items, const map_config& config) {
   auto next = std::ranges::begin(items);
   const auto last = std::ranges::end(items);
   while (!failed) {
-    while (next != last && out.size() < config.workers + 2) {
+    while (next != last && out.size() < config.workers + 2 && !config.drain.stop_requested()) {
       auto& batch = *out.emplace_back(std::make_unique<sent_batch>());
       batch.first = position;
       for (; next != last && batch.items.size() < kBatch && batch.items.bytes.size() < kBatchBytes;
