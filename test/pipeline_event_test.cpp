@@ -165,6 +165,20 @@ TEST_SUITE("pipeline_event") {
     CHECK(events.of(pipeline_event_kind::failed).size() == 10);
   }
 
+  TEST_CASE("a runnable piped after a pipeline keeps its hook, with a sink that cannot be assigned" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    recorder events;
+    std::atomic<int> taken{0};
+    auto tail = (sluice::task(fails_on_fives, {.name = "check", .on_error = sluice::skip}) |
+                 sluice::for_each([&taken](int) { taken.fetch_add(1); }))
+                    .with_events(events.hook());
+    auto whole = sluice::task(numbers, sluice::branch) | tail;
+    whole(10);
+    CHECK(taken.load() == 8);
+    CHECK(events.of(pipeline_event_kind::failed).size() == 2);
+  }
+
   TEST_CASE("a hook that throws stops the run with its exception" * doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};
     struct hook_error : std::runtime_error {

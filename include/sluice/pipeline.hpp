@@ -121,12 +121,12 @@ class pipeline {
   pipeline<Stages..., Other...> pipe(const pipeline<Other...>& next) const {
     return pipeline<Stages..., Other...>(std::tuple_cat(*stages_, next.stages()));
   }
+  // The runnable's progress and event hook come along (a sink need not be assignable).
   template <class P, class Sink>
   auto pipe(const runnable<P, Sink>& next) const {
-    auto joined = pipe(next.source()).consume(next.sink());
-    if (next.events()) joined = joined.with_events(next.events());
-    if (next.progress()) return joined.with_progress(*next.progress());
-    return joined;
+    using joined = decltype(pipe(next.source()));
+    return runnable<joined, Sink>(pipe(next.source()), next.sink(), next.progress(),
+                                  next.events());
   }
   template <detail::sink_like Sink>
   runnable<pipeline, std::decay_t<Sink>> consume(Sink&& consumer) const {
@@ -239,6 +239,13 @@ class runnable {
 
   runnable(Pipeline source, Sink consumer)
       : source_(std::move(source)), sink_(std::move(consumer)) {}
+  // With the progress options and event hook of with_progress() and with_events().
+  runnable(Pipeline source, Sink consumer, std::optional<progress_options> progress,
+           std::function<void(const pipeline_event&)> on_event)
+      : source_(std::move(source)),
+        sink_(std::move(consumer)),
+        progress_(std::move(progress)),
+        on_event_(std::move(on_event)) {}
 
   template <class... Args>
   decltype(auto) operator()(Args&&... args) const {
