@@ -53,6 +53,12 @@ void run_state::report(const pipeline_event& event) noexcept {
   }
 }
 
+void run_state::mark_drained() noexcept {
+  drained_.store(true, std::memory_order_release);
+  report(pipeline_event{.kind = pipeline_event_kind::drained,
+                        .task = counters_.empty() ? std::string_view{} : counters_.front()->name});
+}
+
 void run_state::report_circuit(stage_counters& counters) noexcept {
   if (!event_hook_ || counters.breaker == nullptr) return;
   const circuit_state now = counters.breaker->state();

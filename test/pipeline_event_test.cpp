@@ -165,6 +165,35 @@ TEST_SUITE("pipeline_event") {
     CHECK(events.of(pipeline_event_kind::failed).size() == 10);
   }
 
+  TEST_CASE("the hook hears once that a drain stopped the producer, and not without a drain" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    recorder events;
+    auto p = sluice::task(numbers, sluice::branch, {.name = "source"}) | sluice::task([](int x) {
+               return x;
+             });
+    {
+      auto s = p(1'000'000);  // far more than the queues hold: the drain comes mid-stream
+      s.on_event(events.hook());
+      REQUIRE(s.next().has_value());
+      s.drain();
+      while (s.next()) {
+      }
+      CHECK(s.drained());
+    }
+    std::vector<seen_event> drained = events.of(pipeline_event_kind::drained);
+    REQUIRE(drained.size() == 1);
+    CHECK(drained[0].task == "source");
+    CHECK_FALSE(drained[0].has_error);
+
+    recorder undrained;
+    auto whole = p(10);
+    whole.on_event(undrained.hook());
+    while (whole.next()) {
+    }
+    CHECK(undrained.of(pipeline_event_kind::drained).empty());
+  }
+
   TEST_CASE("a runnable piped after a pipeline keeps its hook, with a sink that cannot be assigned" *
             doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};

@@ -1,6 +1,6 @@
 // This header defines sluice::pipeline_event, what a run tells a hook set with
 // stream::on_event() (or runnable::with_events()) as it happens: retried attempts, failed
-// items, circuit breaker state changes, and the end of a drain.
+// items, circuit breaker state changes, and a drain stopping the producer.
 //
 // Example:
 //   auto rows = pipeline(path);
@@ -29,7 +29,7 @@ enum class pipeline_event_kind {
   retried,          // an attempt of a call failed and was retried
   failed,           // an item's call failed for good (dropped by on_error, or fatal)
   circuit_changed,  // a task's breaker changed state
-  drained,          // the run was drained: its producer stopped and every item taken finished
+  drained,          // drain() stopped the producer (task: its name); what it made flows on
 };
 
 struct pipeline_event {

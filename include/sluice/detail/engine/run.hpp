@@ -121,8 +121,9 @@ class run_state {
   // lock-free store. Idempotent; no effect once the producer is done.
   void drain() noexcept { draining_.store(true, std::memory_order_release); }
   bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
-  // Called by the producer when it stopped early because of drain().
-  void mark_drained() noexcept { drained_.store(true, std::memory_order_release); }
+  // Called by the producer when it stopped early because of drain(): records it and reports a
+  // pipeline_event_kind::drained to the event hook.
+  void mark_drained() noexcept;
   bool drained() const noexcept { return drained_.load(std::memory_order_acquire); }
   // Drains this run when `token` is stopped (at once if it is already). May be called before or
   // after start(), from the thread that owns the run.
