@@ -70,5 +70,6 @@ extern sluice::thread_pool pool;
 using Report = std::vector<std::string>;  // crosses processes: sluice::codec has it built in
 Report parse_untrusted(const std::string& file);
 inline std::vector<std::string> files;
+std::string convert(const std::string& file);
 
 }  // namespace sluice_docs::pools

@@ -2,10 +2,13 @@
 // the block is compiled, never run (test/cmake/doc_snippets.cmake).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 namespace sluice_docs::resilience {
+
+using namespace std::chrono_literals;
 
 std::string get(const std::string& url);
 int expensive(int n);
@@ -16,5 +19,11 @@ std::string secondary(const std::string& query);
 std::string tertiary(const std::string& query);
 std::vector<std::string> read_urls(const std::string& list);
 std::string download(const std::string& url);
+
+struct Customer {
+  std::string name{};
+  std::string segment{};
+};
+std::string lowercase(std::string text);
 
 }  // namespace sluice_docs::resilience
