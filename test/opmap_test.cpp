@@ -27,28 +27,10 @@
 #include "common/fixtures.hpp"
 #include "common/gate.hpp"
 #include "common/map_inputs.hpp"
+#include "common/drains.hpp"
 #include "common/watchdog.hpp"
 
-namespace drain_cases {
-
-constexpr int kInput = 100'000;
-
-// 0, 1, ..., limit - 1; stops `source` just before it yields `at` (the producer, in the calling
-// process, reads the input).
-inline sluice::generator<int> stopping_at(int limit, int at, std::stop_source* source) {
-  for (int i = 0; i < limit; ++i) {
-    if (i == at) source->request_stop();
-    co_yield i;
-  }
-}
-
-inline std::vector<int> iota_vector(int n) {
-  std::vector<int> v(static_cast<std::size_t>(n));
-  std::iota(v.begin(), v.end(), 0);
-  return v;
-}
-
-}  // namespace drain_cases
+namespace drain_cases = sluice_test::drains;
 
 using namespace std::chrono_literals;
 using sluice_test::first;

@@ -26,6 +26,7 @@
 #include <sluice/task.hpp>
 
 #include "common/fixtures.hpp"
+#include "common/drains.hpp"
 #include "common/gate.hpp"
 #include "common/sanitizers.hpp"
 #include "common/watchdog.hpp"
@@ -36,23 +37,8 @@ using sluice_test::twice;
 
 namespace {
 
-// 0, 1, ..., limit - 1, counting in `resumed` each time the generator runs on towards its next
-// element; before it yields `pause_at` it arrives at `paused` and waits for `go`.
-struct paused_run {
-  std::atomic<int> resumed{0};
-  sluice_test::gate paused{};
-  sluice_test::gate go{};
-};
-sluice::generator<int> paused_numbers(int limit, int pause_at, paused_run* state) {
-  for (int i = 0; i < limit; ++i) {
-    state->resumed.fetch_add(1);
-    if (i == pause_at) {
-      state->paused.arrive();
-      state->go.wait();
-    }
-    co_yield i;
-  }
-}
+using sluice_test::drains::paused_numbers;
+using sluice_test::drains::paused_run;
 
 // Waits until `token` is stopped (the helper's thread has handled a signal), or gives up.
 bool wait_for(const std::stop_token& token) {
