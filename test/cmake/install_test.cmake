@@ -38,6 +38,9 @@ endif()
 run_step("configure the consumer"
   "${CMAKE_COMMAND}" -S "${SOURCE_DIR}/test/install/${MODE}" -B "${WORK_DIR}/build"
   -G "${GENERATOR}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_BUILD_TYPE=${CONFIG}"
+  # A Debug consumer without debug information: the test is that it compiles, links and runs,
+  # and add_subdirectory builds all of sluice with these flags (-g costs it a third).
+  "-DCMAKE_CXX_FLAGS_DEBUG=-O0"
   ${consumer_args})
 run_step("build the consumer"
   "${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --config "${CONFIG}" --parallel 2)
