@@ -23,6 +23,7 @@
 #include <doctest/doctest.h>
 
 #include <sluice/cache.hpp>
+#include <sluice/detail/resilience/disk_cache.hpp>
 
 #include "common/gate.hpp"
 #include "common/run_on_threads.hpp"

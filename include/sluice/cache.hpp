@@ -1,6 +1,6 @@
 // This header defines sluice::cached, which remembers what a call returned for its arguments,
-// and sluice::cache_policy, its options (also a task's `cache` option): a memory cache with LRU
-// eviction and an optional ttl, or a persistent cache on disk that survives restarts.
+// with a sluice::cache_policy (cache_policy.hpp, also a task's `cache` option): a memory cache
+// with LRU eviction and an optional ttl, or a persistent cache on disk that survives restarts.
 //
 // Example:
 //   auto fast = sluice::cached(expensive, {.ttl = 1h, .max_entries = 10'000});
@@ -8,24 +8,19 @@
 //   fast(3);  // calls expensive(3)
 //   fast(3);  // returns a copy of what it returned
 //
-// Internal entry point: detail::cache_store<Key, Value> is the whole cache; sluice::cached is a
-// thin wrapper that keys it by the call's arguments, and a pipeline task with a `cache` option
-// keys one by the task's input, or by what its cache_key projection takes from the input (Key =
-// the decayed input or projection result, Value = the task's output; see
-// detail/resilience/cache_slot.hpp). A pipeline calls detail::check_cache_policy(policy, who)
-// when it is built, and keeps one cache_store per task for as long as the pipeline object lives.
+// Internal entry point: detail::cache_store<Key, Value> is the whole cache, a typed front of
+// detail::cache_core (compiled once, in lib/cache_core.cpp); sluice::cached is a thin wrapper
+// that keys it by the call's arguments, and a pipeline task with a `cache` option keys one by the
+// task's input, or by what its cache_key projection takes from the input (Key = the decayed input
+// or projection result, Value = the task's output; see detail/resilience/cache_slot.hpp). A
+// pipeline calls detail::check_cache_policy(policy, who) when it is built, and keeps one
+// cache_store per task for as long as the pipeline object lives.
 #pragma once
 
-#include <chrono>
 #include <concepts>
-#include <condition_variable>
 #include <cstddef>
-#include <exception>
 #include <functional>
-#include <list>
 #include <memory>
-#include <mutex>
-#include <new>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -34,45 +29,52 @@
 #include <type_traits>
 #include <utility>
 
-#include <absl/container/flat_hash_map.h>
-#include <absl/container/node_hash_map.h>
+#include <absl/functional/function_ref.h>
 #include <absl/hash/hash.h>
 
-#include <sluice/clock.hpp>
+#include <sluice/cache_policy.hpp>
 #include <sluice/codec.hpp>
-#include <sluice/detail/resilience/disk_cache.hpp>
-#include <sluice/detail/saturate.hpp>
+#include <sluice/detail/resilience/cache_core.hpp>
 #include <sluice/detail/resilience/stop_token_arg.hpp>
 
 namespace sluice {
-
-// How a cache keeps what it remembers.
-//
-// Example:
-//   sluice::cache_policy{.ttl = 10min, .max_entries = 500, .directory = "/tmp/geo-cache"}
-struct cache_policy {
-  std::chrono::milliseconds ttl{0};  // age at which an entry expires; 0 (or too long for the
-                                     // clock, as milliseconds::max()): never
-  std::size_t max_entries = 10'000;  // entries kept in memory; least recently used goes first
-  // "": a memory cache. Otherwise a persistent cache in that directory (created when missing):
-  // keys and values must have a sluice::codec; ttl counts from when an entry was written, on the
-  // wall clock, across restarts. Use one directory per cached function. max_entries bounds the
-  // memory in front of it, not the directory: an entry file stays until it is replaced.
-  std::string directory{};
-  const sluice::clock* clock = nullptr;  // nullptr: sluice::clock::system()
-};
-
 namespace detail {
 
-// Throws std::invalid_argument naming `who` ("sluice::cached", "task 'geo' (task#2)") when
-// max_entries is 0 or ttl is negative.
-void check_cache_policy(const cache_policy& policy, std::string_view who);
 // Throws std::invalid_argument: a directory is set, but `which` ("key", "value", "cache key (the
 // result of its cache_key projection)") of `who` has no sluice::codec.
 [[noreturn]] void throw_missing_codec(std::string_view which, std::string_view who);
 
+// How cache_core compares, copies and encodes a Key and a Value (cache_core.hpp).
+template <class Key, class Value>
+struct typed_cache_ops {
+  static const Key& key(const void* k) { return *static_cast<const Key*>(k); }
+  static bool equal(const void* a, const void* b) { return static_cast<bool>(key(a) == key(b)); }
+  static void* copy(const void* k) { return new Key(key(k)); }
+  static void release(void* k) noexcept { delete static_cast<Key*>(k); }
+  static std::string encode_key(const void* k) { return sluice::encode(key(k)); }
+  static std::string encode_value(const void* v) {
+    return sluice::encode(*static_cast<const Value*>(v));
+  }
+  static cached_value decode_value(std::string_view bytes) {
+    return std::make_shared<const Value>(sluice::decode<Value>(bytes));
+  }
+  static void copy_value(const void* value, void* out) {
+    static_cast<std::optional<Value>*>(out)->emplace(*static_cast<const Value*>(value));
+  }
+  static constexpr cache_type_ops make() {
+    if constexpr (has_codec<Key> && has_codec<Value>) {
+      return {&equal, &copy, &release, &encode_key, &encode_value, &decode_value, &copy_value};
+    } else {
+      return {&equal, &copy, &release, nullptr, nullptr, nullptr, &copy_value};
+    }
+  }
+};
+template <class Key, class Value>
+inline constexpr cache_type_ops cache_ops_for = typed_cache_ops<Key, Value>::make();
+
 // The store behind every cache: an LRU of at most max_entries entries in memory, in front of
-// the policy's directory when it has one.
+// the policy's directory when it has one. The typed front of cache_core (cache_core.hpp), which
+// keeps the entries; this class only tells it how to compare, copy and encode a Key and a Value.
 //
 // Thread safety: get_or_compute may be called from many threads at once. Concurrent callers of
 // one missing key share one computation.
@@ -90,20 +92,8 @@ class cache_store {
                 "AbslHashValue) and comparable with ==");
 
  public:
-  cache_store(cache_policy policy, std::string_view who, std::string_view key_role = "key")
-      : clock_(&clock_or_system(policy.clock)), ttl_(policy.ttl), max_entries_(policy.max_entries) {
-    check_cache_policy(policy, who);
-    if (policy.directory.empty()) return;
-    if constexpr (!has_codec<Key>) {
-      throw_missing_codec(key_role, who);
-    } else if constexpr (!has_codec<Value>) {
-      throw_missing_codec("value", who);
-    } else {
-      disk_.emplace(std::move(policy.directory), ttl_, *clock_, who);
-    }
-  }
-  cache_store(const cache_store&) = delete;
-  cache_store& operator=(const cache_store&) = delete;
+  cache_store(const cache_policy& policy, std::string_view who, std::string_view key_role = "key")
+      : core_(checked(policy, who, key_role), who, cache_ops_for<Key, Value>) {}
 
   // A copy of the value cached for `key`; on a miss, `compute()` (called outside any lock) gives
   // it. An exception from `compute` reaches this caller and every caller waiting for the same
@@ -111,130 +101,26 @@ class cache_store {
   // is requested stops waiting and calls `compute()` itself, without caching its result.
   template <class Compute>
   Value get_or_compute(const Key& key, Compute&& compute, std::stop_token stop = {}) {
-    std::unique_lock lock(mu_);
-    if (auto found = index_.find(key); found != index_.end()) {
-      const auto position = found->second;
-      if (ttl_.count() == 0 || clock_->now() < position->expires) {
-        lru_.splice(lru_.begin(), lru_, position);
-        return position->value;
-      }
-      index_.erase(found);  // expired
-      lru_.erase(position);
-    }
-    if (auto running = pending_.find(key); running != pending_.end()) {
-      const std::shared_ptr<computation> other = running->second;
-      if (!other->done.wait(lock, stop, [&] { return other->finished; })) {
-        lock.unlock();
-        return std::invoke(compute);
-      }
-      if (other->error) std::rethrow_exception(other->error);
-      return *other->value;
-    }
-    const auto mine = std::make_shared<computation>();
-    pending_.emplace(key, mine);
-    lock.unlock();
-    return compute_and_publish(key, compute, *mine);
-  }
-
- private:
-  struct entry {
-    const Key* key;  // the key in index_, whose nodes do not move
-    Value value;
-    sluice::clock::time_point expires;
-  };
-  using lru_list = std::list<entry>;  // most recently used first
-
-  struct computation {
-    std::condition_variable_any done;
-    bool finished = false;  // guarded by mu_, as the members below
+    auto computed = [&]() -> cached_value {
+      return std::make_shared<const Value>(std::invoke(compute));
+    };
     std::optional<Value> value;
-    std::exception_ptr error;
-  };
-
-  template <class Compute>
-  Value compute_and_publish(const Key& key, Compute& compute, computation& mine) {
-    std::optional<Value> value;
-    sluice::clock::duration time_left = saturating_cast<sluice::clock::duration>(ttl_);
-    std::exception_ptr error;
-    try {
-      if constexpr (has_codec<Key> && has_codec<Value>) {
-        if (disk_) value = load_or_compute(key, compute, time_left);
-      }
-      if (!value) value.emplace(std::invoke(compute));
-    } catch (...) {
-      error = std::current_exception();
-    }
-    {
-      std::lock_guard lock(mu_);
-      pending_.erase(key);
-      mine.finished = true;
-      mine.error = error;
-      if (!error) {
-        try {
-          mine.value.emplace(*value);
-          remember(key, *value, time_left);
-        } catch (...) {
-          if (!mine.value) mine.error = std::current_exception();
-        }
-      }
-    }
-    mine.done.notify_all();
-    if (error) std::rethrow_exception(error);
+    core_.get_or_compute({absl::Hash<Key>{}(key), &key}, computed, &value, std::move(stop));
     return std::move(*value);
   }
 
-  // The value on disk, or else compute()'s, which is then written to disk.
-  template <class Compute>
-  std::optional<Value> load_or_compute(const Key& key, Compute& compute,
-                                       sluice::clock::duration& time_left) {
-    const std::string key_bytes = sluice::encode(key);
-    if (auto hit = disk_->load(key_bytes)) {
-      try {
-        std::optional<Value> value{sluice::decode<Value>(hit->value)};
-        time_left = hit->time_left;
-        return value;
-      } catch (const codec_error&) {
-        // unreadable: a miss, replaced below
-      } catch (const std::bad_alloc&) {
-        // lengths that ask for more memory than there is: a miss too
-      }
+ private:
+  static const cache_policy& checked(const cache_policy& policy, std::string_view who,
+                                     std::string_view key_role) {
+    check_cache_policy(policy, who);
+    if (!policy.directory.empty()) {
+      if constexpr (!has_codec<Key>) throw_missing_codec(key_role, who);
+      if constexpr (!has_codec<Value>) throw_missing_codec("value", who);
     }
-    std::optional<Value> value{std::invoke(compute)};
-    disk_->store(key_bytes, sluice::encode(*value));
-    return value;
+    return policy;
   }
 
-  void remember(const Key& key, const Value& value, sluice::clock::duration time_left) {
-    // A ttl too long for the clock (milliseconds::max()) saturates: the entry never expires.
-    const auto expires = ttl_.count() == 0 ? sluice::clock::time_point::max()
-                                           : saturating_add(clock_->now(), time_left);
-    if (auto found = index_.find(key); found != index_.end()) {
-      found->second->value = value;
-      found->second->expires = expires;
-      lru_.splice(lru_.begin(), lru_, found->second);
-      return;
-    }
-    if (index_.size() >= max_entries_) {
-      index_.erase(index_.find(*lru_.back().key));
-      lru_.pop_back();
-    }
-    lru_.push_front(entry{nullptr, value, expires});
-    try {
-      lru_.front().key = &index_.emplace(key, lru_.begin()).first->first;
-    } catch (...) {
-      lru_.pop_front();
-      throw;
-    }
-  }
-
-  const sluice::clock* clock_;
-  const std::chrono::milliseconds ttl_;
-  const std::size_t max_entries_;
-  std::optional<disk_directory> disk_;
-  std::mutex mu_;  // guards the members below
-  lru_list lru_;
-  absl::node_hash_map<Key, typename lru_list::iterator> index_;
-  absl::flat_hash_map<Key, std::shared_ptr<computation>> pending_;
+  cache_core core_;
 };
 
 template <class... Ts>
