@@ -2,7 +2,9 @@
 // engine.
 //
 //   sized random-access input:  producer of index chunks -> task(run a chunk, concurrency =
-//                               workers) -> caller counts chunks; each output written in place
+//                               workers) -> caller waits for the end; each output written in
+//                               place. This pipeline knows f only through chunk_runner, so it
+//                               is one type, built once in lib/parallel_map.cpp (run_chunks).
 //   any other input:            producer of elements -> task(f, concurrency = workers, ordered)
 //                               -> caller collects the outputs from the stream
 //   in worker processes (opmap, process_pool::imap): as any other input, with the task marked
@@ -215,22 +217,34 @@ struct index_span {
   std::size_t end = 0;
 };
 
-inline generator<index_span> guided_chunks(std::size_t n, std::size_t workers) {
-  for (std::size_t at = 0; at < n;) {
-    const std::size_t size = std::max<std::size_t>(1, (n - at) / (8 * workers));
-    co_yield index_span{at, at + size};
-    at += size;
+// Runs one chunk of a map: a type-independent handle on a chunk_call, so that the pipeline that
+// hands out the chunks is one type for every map, compiled once (lib/parallel_map.cpp).
+struct chunk_runner {
+  void (*run)(const void* call, index_span chunk, const std::stop_token& stop);
+  const void* call;
+
+  template <class Call>
+  static chunk_runner of(const Call& call) {
+    return {[](const void* c, index_span chunk, const std::stop_token& stop) {
+              (*static_cast<const Call*>(c))(chunk, stop);
+            },
+            &call};
   }
-}
+};
+
+// Runs `runner` on chunks that cover positions [0, n), on config.workers workers of a pipeline
+// named config.where (its producer "<where> input"): a producer of guided chunks, a branch task
+// that passes nothing on, and the caller waiting for the run's end. Rethrows the first exception
+// a chunk throws; a drain (config.drain) ends the producer.
+void run_chunks(std::size_t n, const map_config& config, chunk_runner runner);
 
 template <class Range>
 inline constexpr bool chunkable =
     std::ranges::random_access_range<std::remove_reference_t<Range>> &&
     std::ranges::sized_range<std::remove_reference_t<Range>>;
 
-// Runs the chunks it is given: f on each position, output in place; it passes nothing on (an
-// empty range per chunk, as a branch task), so the caller sleeps until the run ends instead of
-// waking for every chunk; a progress bar is advanced by the workers. A chunk's positions are
+// Runs the chunks run_chunks gives it: f on each position, output in place; a progress bar is
+// advanced by the workers. A chunk's positions are
 // claimed from `cursor` in blocks, and the map's stop (the first failure, or the caller's
 // exception) and its drain are checked before each claim; a block doubles while it takes under
 // 20 us and halves past 100 us, so quick calls run in tight loops and a slow call (a sleep, I/O)
@@ -244,7 +258,7 @@ struct chunk_call {
   map_progress* progress;
   std::atomic<std::size_t>* cursor;  // the next position to claim; the chunks sum to the input
 
-  std::array<no_value, 0> operator()(index_span chunk, std::stop_token stop) const {
+  void operator()(index_span chunk, const std::stop_token& stop) const {
     using namespace std::chrono_literals;
     pool_slot slot(config->pool.get(), config->borrowed);
     std::size_t block = 1;
@@ -264,7 +278,6 @@ struct chunk_call {
       }
       progress->advance(take);
     }
-    return {};
   }
 
  private:
@@ -316,17 +329,10 @@ auto map_in_chunks(const F& f, Range&& items, const map_config& config) {
   std::atomic<std::size_t> claimed{0};
   if (n != 0) {
     map_progress progress(config.progress, n);
-    const std::string name = config.where;
-    auto chunks = task([n, w = config.workers] { return guided_chunks(n, w); }, branch,
-                       {.name = name + " input"}) |
-                  task(chunk_call<F, Range&&, output_cells<R>>{&f, std::ranges::begin(items),
-                                                              &cells, &config, &progress,
-                                                              &claimed},
-                       branch, {.name = name, .concurrency = config.workers});
-    auto nothing = chunks();
-    nothing.link_drain(config.drain);
-    while (nothing.next()) {
-    }
+    const chunk_call<F, Range&&, output_cells<R>> call{&f,      std::ranges::begin(items),
+                                                       &cells,  &config,
+                                                       &progress, &claimed};
+    run_chunks(n, config, chunk_runner::of(call));
   }
   // Every worker has returned: the claimed positions, a prefix, are all written.
   return std::move(cells).take(claimed.load(std::memory_order_relaxed));
