@@ -618,6 +618,60 @@ TEST_SUITE("shapes in stats()") {
     CHECK(in_order.queued == 0);
   }
 
+  TEST_CASE("while the first input waits in a branch, in_order shows the later outputs it holds" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice_test::gate first_done;
+    auto held_first = [&first_done](int x) {
+      if (x == 0) first_done.wait();
+      return x;
+    };
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::route([](int x) { return x == 0 ? 0 : 1; }, sluice::task(held_first),
+                             sluice::task(twice)) |
+               sluice::in_order();
+    auto items = run(5);
+    std::thread opener([&] {
+      // Outputs 1..4 have arrived and wait for output 0.
+      CHECK(sluice_test::eventually([&] {
+        const sluice::task_stats in_order = items.stats().back();
+        return in_order.items_in == 4 && in_order.queued == 4 && in_order.items_out == 0;
+      }));
+      first_done.open();
+    });
+    CHECK(sluice_test::drain(items) == 5);
+    opener.join();
+
+    CHECK(items.stats().back().queued == 0);
+    CHECK(items.stats().back().items_out == 5);
+  }
+
+  TEST_CASE("while one branch holds every input, zip shows them waiting for their tuples" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice_test::gate open;
+    auto held = [&open](int x) {
+      open.wait();
+      return x;
+    };
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::zip(sluice::task(twice), sluice::task(held));
+    auto items = run(3);
+    std::thread opener([&] {
+      // The first branch has passed all three on; the second holds the first of them.
+      CHECK(sluice_test::eventually([&] {
+        const sluice::task_stats zip = items.stats().at(1);
+        return zip.items_in == 3 && zip.queued == 3 && zip.items_out == 0;
+      }));
+      open.open();
+    });
+    CHECK(sluice_test::drain(items) == 3);
+    opener.join();
+
+    CHECK(items.stats().at(1).queued == 0);
+    CHECK(items.stats().at(1).items_out == 3);
+  }
+
   TEST_CASE("shapes of one kind standing at one position are told apart by a suffix" *
             doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};
