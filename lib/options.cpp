@@ -86,8 +86,12 @@ void reject_nested(std::size_t position, const std::string& name,
   std::string_view rest = inner.what();
   constexpr std::string_view prefix = "sluice: ";
   if (rest.substr(0, prefix.size()) == prefix) rest.remove_prefix(prefix.size());
-  // "its task#2 has ...", "its batch#3 has ..."; other messages name the inner stage themselves.
-  const bool names_stage = rest.substr(0, 4) == "task" || rest.substr(0, 6) == "batch#";
+  // "its task#2 has ...", "its batch#3 has ...", "its in_order#4 has ..."; other messages name
+  // the inner stage themselves.
+  bool names_stage = rest.substr(0, 4) == "task";
+  for (const std::string_view stage : {"batch#", "fan_out#", "route#", "zip#", "in_order#"}) {
+    names_stage = names_stage || rest.substr(0, stage.size()) == stage;
+  }
   throw std::invalid_argument("sluice: " + who + ": " + (names_stage ? "its " : "") +
                               std::string(rest));
 }

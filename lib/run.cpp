@@ -9,6 +9,7 @@
 #include <sluice/circuit_breaker.hpp>
 #include <sluice/detail/engine/barrier.hpp>
 #include <sluice/detail/engine/run.hpp>
+#include <sluice/detail/engine/shape_stats.hpp>
 
 #include "executor.hpp"
 
@@ -42,6 +43,66 @@ stage_counters& run_state::counters(std::size_t position, std::string name) {
   slot->name = std::move(name);
   slot->run = this;
   return *slot;
+}
+
+void run_state::add_shape(shape_row& row) { shapes_.push_back(&row); }
+
+void run_state::finish_build() {
+  // Pipeline order among the shapes standing at one position: first the in_orders that end
+  // there, the innermost first (it closes the shape nested in the other's branch), then the
+  // shapes that begin there, the outermost first (the other is in its first branch). The task
+  // at that position comes after them all.
+  std::stable_sort(shapes_.begin(), shapes_.end(), [](const shape_row* a, const shape_row* b) {
+    if (a->position() != b->position()) return a->position() < b->position();
+    const bool a_ends = a->kind() == stage_kind::in_order;
+    const bool b_ends = b->kind() == stage_kind::in_order;
+    if (a_ends != b_ends) return a_ends;
+    return a_ends ? a->depth() > b->depth() : a->depth() < b->depth();
+  });
+  // Several shapes of one kind at one position (one nested first in another's first branch):
+  // the first in pipeline order is "zip#3", the next ones "zip#3.2", "zip#3.3".
+  for (std::size_t i = 0; i < shapes_.size(); ++i) {
+    shape_row& row = *shapes_[i];
+    std::size_t same = 1;
+    for (std::size_t j = 0; j < i; ++j) {
+      if (shapes_[j]->kind() == row.kind() && shapes_[j]->position() == row.position()) ++same;
+    }
+    std::string name = shape_name(row.kind(), row.position());
+    if (same > 1) name += "." + std::to_string(same);
+    row.set_row_name(std::move(name));
+  }
+  rows_.clear();
+  rows_.reserve(counters_.size() + shapes_.size());
+  std::size_t next_shape = 0;
+  for (std::size_t task = 0; task < counters_.size(); ++task) {
+    while (next_shape < shapes_.size() && shapes_[next_shape]->position() <= task + 1) {
+      rows_.push_back(counters_.size() + next_shape++);
+    }
+    rows_.push_back(task);
+  }
+  while (next_shape < shapes_.size()) rows_.push_back(counters_.size() + next_shape++);
+}
+
+const char* kind_name(stage_kind kind) noexcept {
+  switch (kind) {
+    case stage_kind::task:
+      return "task";
+    case stage_kind::batch:
+      return "batch";
+    case stage_kind::fan_out:
+      return "fan_out";
+    case stage_kind::route:
+      return "route";
+    case stage_kind::zip:
+      return "zip";
+    case stage_kind::in_order:
+      return "in_order";
+  }
+  return "task";
+}
+
+std::string shape_name(stage_kind kind, std::size_t position) {
+  return std::string(kind_name(kind)) + "#" + std::to_string(position);
 }
 
 void run_state::report(const pipeline_event& event) noexcept {
@@ -166,11 +227,22 @@ std::exception_ptr run_state::error() const noexcept {
 
 std::vector<task_stats> run_state::stats() const {
   std::vector<task_stats> out;
-  out.reserve(counters_.size());
-  for (const auto& c : counters_) {
+  const std::size_t tasks = counters_.size();
+  out.reserve(rows_.empty() ? tasks : rows_.size());
+  const auto add_row = [&](std::size_t row) {
     task_stats s;
+    if (row >= tasks) {
+      const shape_row& shape = *shapes_[row - tasks];
+      s.name = shape.row_name();
+      s.kind = shape.kind();
+      shape.read(s);
+      out.push_back(std::move(s));
+      return;
+    }
+    const auto& c = counters_[row];
     if (c) {
       s.name = c->name;
+      s.kind = c->kind;
       s.items_in = c->items_in.load(std::memory_order_relaxed);
       s.items_out = c->items_out.load(std::memory_order_relaxed);
       s.failed = c->failed.load(std::memory_order_relaxed);
@@ -183,6 +255,11 @@ std::vector<task_stats> run_state::stats() const {
       if (c->breaker != nullptr) s.circuit = c->breaker->state();
     }
     out.push_back(std::move(s));
+  };
+  if (rows_.empty()) {
+    for (std::size_t task = 0; task < tasks; ++task) add_row(task);
+  } else {
+    for (const std::size_t row : rows_) add_row(row);
   }
   return out;
 }
@@ -211,6 +288,7 @@ const std::atomic<std::uint64_t>& items_out_of(const run_state* run, const std::
   } else {
     message += "the pipeline has no task of that name; its tasks:";
     for (const task_stats& s : run->stats()) {
+      if (s.kind != stage_kind::task && s.kind != stage_kind::batch) continue;  // no shapes
       message += ' ';
       message += s.name;
     }

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <sluice/detail/engine/shape_stats.hpp>
 #include <sluice/stats_export.hpp>
 
 #include "json_text.hpp"
@@ -103,6 +104,18 @@ std::string stats_json_lines(const std::vector<task_stats>& stats,
     } else {
       out += "null";
     }
+    out += ",\"kind\":\"";
+    out += detail::kind_name(s.kind);
+    out += '"';
+    if (s.kind == stage_kind::zip) append_field(out, "dropped", s.dropped);
+    if (s.kind == stage_kind::route) {
+      out += ",\"branches\":[";
+      for (std::size_t i = 0; i < s.branches.size(); ++i) {
+        if (i != 0) out += ',';
+        out += std::to_string(s.branches[i]);
+      }
+      out += ']';
+    }
     out += "}\n";
   }
   return out;
@@ -161,6 +174,50 @@ std::string stats_prometheus(const std::vector<task_stats>& stats,
   metric("sluice_task_blocked_seconds_total", "counter",
          "Time the task waited for room downstream.",
          [](const task_stats& s) { return seconds(s.blocked); });
+
+  // Shapes' own counters: only their rows have samples, and a metric without any is left out.
+  const auto header = [&](std::string_view name, std::string_view help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += " counter\n";
+  };
+  bool any_zip = false;
+  bool any_route = false;
+  for (const task_stats& s : stats) {
+    any_zip = any_zip || s.kind == stage_kind::zip;
+    any_route = any_route || s.kind == stage_kind::route;
+  }
+  if (any_zip) {
+    header("sluice_task_dropped_total",
+           "Inputs of a zip whose tuple was dropped because a branch dropped its part.");
+    for (const task_stats& s : stats) {
+      if (s.kind != stage_kind::zip) continue;
+      out += "sluice_task_dropped_total";
+      open_labels(s);
+      out += "} ";
+      out += std::to_string(s.dropped);
+      out += '\n';
+    }
+  }
+  if (any_route) {
+    header("sluice_task_branch_items_total", "Items a route sent to each of its branches.");
+    for (const task_stats& s : stats) {
+      if (s.kind != stage_kind::route) continue;
+      for (std::size_t i = 0; i < s.branches.size(); ++i) {
+        out += "sluice_task_branch_items_total";
+        open_labels(s);
+        out += ",branch=\"";
+        out += std::to_string(i);
+        out += "\"} ";
+        out += std::to_string(s.branches[i]);
+        out += '\n';
+      }
+    }
+  }
 
   bool any_breaker = false;
   for (const task_stats& s : stats) any_breaker = any_breaker || s.circuit.has_value();

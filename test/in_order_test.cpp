@@ -320,7 +320,7 @@ TEST_SUITE("in_order") {
 
     const std::string message = sluice_test::invalid_argument_message([&] { auto s = p(3); });
 
-    CHECK(message.find("in_order after task#3") != std::string::npos);
+    CHECK(message.find("in_order#4") != std::string::npos);
     CHECK(message.find("window") != std::string::npos);
   }
 }

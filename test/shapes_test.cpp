@@ -10,6 +10,7 @@
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -77,6 +78,13 @@ sluice::generator<int> held_open(sluice_test::gate* hold) {
   for (int i = 0; i < 3; ++i) co_yield i;
   hold->wait();
   for (int i = 3; i < 5; ++i) co_yield i;
+}
+
+// The names of stats() rows, in their order.
+std::vector<std::string> names_of(const std::vector<sluice::task_stats>& stats) {
+  std::vector<std::string> names;
+  for (const auto& s : stats) names.push_back(s.name);
+  return names;
 }
 
 }  // namespace
@@ -511,3 +519,207 @@ TEST_SUITE("shapes") {
   }
 
 }  // TEST_SUITE
+
+TEST_SUITE("shapes in stats()") {
+  TEST_CASE(
+      "each shape has a row named after the position it stands at, and no task is renumbered" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto run = sluice::task(numbers, sluice::branch)                               // task#1
+               | sluice::fan_out(sluice::task(twice), sluice::task(plus_hundred))  // #2, #3
+               | sluice::in_order()                                                // in_order#4
+               | sluice::route([](int x) { return x % 2; }, sluice::task(twice),   // #4
+                               sluice::task(plus_hundred, {.name = "odd"}))        // #5
+               | sluice::batch(4);                                                 // batch#6
+    auto batches = run(10);
+    static_cast<void>(sluice_test::drain(batches));
+
+    const std::vector<sluice::task_stats> stats = batches.stats();
+
+    CHECK(names_of(stats) == std::vector<std::string>{"task#1", "fan_out#2", "task#2", "task#3",
+                                                      "in_order#4", "route#4", "task#4", "odd",
+                                                      "batch#6"});
+    REQUIRE(stats.size() == 9);
+    CHECK(stats[0].kind == sluice::stage_kind::task);
+    CHECK(stats[1].kind == sluice::stage_kind::fan_out);
+    CHECK(stats[4].kind == sluice::stage_kind::in_order);
+    CHECK(stats[5].kind == sluice::stage_kind::route);
+    CHECK(stats[8].kind == sluice::stage_kind::batch);
+  }
+
+  TEST_CASE("a fan_out counts each input once in and each branch's output out" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto run =
+        sluice::task(numbers, sluice::branch) |
+        sluice::fan_out(sluice::task(twice), sluice::task(plus_hundred), sluice::task(twice));
+    auto items = run(10);
+    CHECK(sluice_test::drain(items) == 30);
+
+    const sluice::task_stats fan_out = items.stats().at(1);
+    CHECK(fan_out.name == "fan_out#2");
+    CHECK(fan_out.items_in == 10);
+    CHECK(fan_out.items_out == 30);
+    CHECK(fan_out.queued == 0);
+    CHECK(fan_out.branches.empty());
+  }
+
+  TEST_CASE("a route counts the items its selector sent to each branch" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    // 0..9: even ones to branch 0, odd ones to branch 1, none to branch 2.
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::route([](int x) { return x % 2; }, sluice::task(twice),
+                             sluice::task(plus_hundred), sluice::task(twice));
+    auto items = run(10);
+    CHECK(sluice_test::drain(items) == 10);
+
+    const sluice::task_stats route = items.stats().at(1);
+    CHECK(route.name == "route#2");
+    CHECK(route.items_in == 10);
+    CHECK(route.items_out == 10);
+    CHECK(route.branches == std::vector<std::uint64_t>{5, 5, 0});
+  }
+
+  TEST_CASE("a zip counts inputs in, tuples out and the tuples a branch dropped a part of" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    // Every third input fails in the second branch and is skipped: its tuple is dropped.
+    auto fussy = [](int x) {
+      if (x % 3 == 0) throw std::runtime_error("a multiple of 3");
+      return x;
+    };
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::zip(sluice::task(twice), sluice::task(fussy, {.on_error = sluice::skip}));
+    auto items = run(9);
+    CHECK(sluice_test::drain(items) == 6);
+
+    const sluice::task_stats zip = items.stats().at(1);
+    CHECK(zip.name == "zip#2");
+    CHECK(zip.kind == sluice::stage_kind::zip);
+    CHECK(zip.items_in == 9);
+    CHECK(zip.items_out == 6);
+    CHECK(zip.dropped == 3);
+    CHECK(zip.queued == 0);  // no input waits for the rest of its tuple once the run is over
+  }
+
+  TEST_CASE("an in_order counts the outputs that pass through it" * doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::route([](int x) { return x % 2; }, sluice::task(twice),
+                             sluice::task(plus_hundred, {.concurrency = 3})) |
+               sluice::in_order();
+    auto items = run(20);
+    CHECK(sluice_test::drain(items) == 20);
+
+    const sluice::task_stats in_order = items.stats().back();
+    CHECK(in_order.name == "in_order#4");
+    CHECK(in_order.items_in == 20);
+    CHECK(in_order.items_out == 20);
+    CHECK(in_order.queued == 0);
+  }
+
+  TEST_CASE("while the first input waits in a branch, in_order shows the later outputs it holds" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice_test::gate first_done;
+    auto held_first = [&first_done](int x) {
+      if (x == 0) first_done.wait();
+      return x;
+    };
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::route([](int x) { return x == 0 ? 0 : 1; }, sluice::task(held_first),
+                             sluice::task(twice)) |
+               sluice::in_order();
+    auto items = run(5);
+    std::thread opener([&] {
+      // Outputs 1..4 have arrived and wait for output 0.
+      CHECK(sluice_test::eventually([&] {
+        const sluice::task_stats in_order = items.stats().back();
+        return in_order.items_in == 4 && in_order.queued == 4 && in_order.items_out == 0;
+      }));
+      first_done.open();
+    });
+    CHECK(sluice_test::drain(items) == 5);
+    opener.join();
+
+    CHECK(items.stats().back().queued == 0);
+    CHECK(items.stats().back().items_out == 5);
+  }
+
+  TEST_CASE("while one branch holds every input, zip shows them waiting for their tuples" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    sluice_test::gate open;
+    auto held = [&open](int x) {
+      open.wait();
+      return x;
+    };
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::zip(sluice::task(twice), sluice::task(held));
+    auto items = run(3);
+    std::thread opener([&] {
+      // The first branch has passed all three on; the second holds the first of them.
+      CHECK(sluice_test::eventually([&] {
+        const sluice::task_stats zip = items.stats().at(1);
+        return zip.items_in == 3 && zip.queued == 3 && zip.items_out == 0;
+      }));
+      open.open();
+    });
+    CHECK(sluice_test::drain(items) == 3);
+    opener.join();
+
+    CHECK(items.stats().at(1).queued == 0);
+    CHECK(items.stats().at(1).items_out == 3);
+  }
+
+  TEST_CASE("shapes of one kind standing at one position are told apart by a suffix" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    // The inner fan_out is the first stage of the outer one's first branch: both stand at 2.
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::fan_out(sluice::fan_out(sluice::task(twice), sluice::task(plus_hundred)),
+                               sluice::task(twice));
+    auto items = run(5);
+    CHECK(sluice_test::drain(items) == 15);
+
+    const std::vector<sluice::task_stats> stats = items.stats();
+
+    CHECK(names_of(stats) == std::vector<std::string>{"task#1", "fan_out#2", "fan_out#2.2",
+                                                      "task#2", "task#3", "task#4"});
+    REQUIRE(stats.size() == 6);
+    CHECK(stats[1].items_out == 15);
+    CHECK(stats[2].items_out == 10);
+  }
+
+  TEST_CASE("an in_order that closes a nested shape comes before the outer shape's in_order" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto run = sluice::task(numbers, sluice::branch) |
+               sluice::route([](int) { return 0; },
+                             sluice::zip(sluice::task(twice), sluice::task(plus_hundred)) |
+                                 sluice::in_order()) |
+               sluice::in_order();
+    auto items = run(5);
+    CHECK(sluice_test::drain(items) == 5);
+
+    CHECK(names_of(items.stats()) == std::vector<std::string>{"task#1", "route#2", "zip#2",
+                                                              "task#2", "task#3", "in_order#4",
+                                                              "in_order#4.2"});
+  }
+
+  TEST_CASE(
+      "a selector's out-of-range index stops the run with an error naming the route by its row" *
+      doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto run = (sluice::task(numbers, sluice::branch) | sluice::task(twice) |
+                sluice::route([](int) { return 7; }, sluice::task(twice), sluice::task(twice))) >
+               sluice::count();
+    std::string message;
+    try {
+      static_cast<void>(run(3));
+    } catch (const std::out_of_range& e) {
+      message = e.what();
+    }
+    CHECK(message.find("the selector of route#3 returned 7") != std::string::npos);
+  }
+}

@@ -124,7 +124,8 @@ TEST_SUITE("stats_table") {
   }
 
   TEST_CASE("a tie goes to the earlier task") {
-    const std::vector<task_stats> stats = {row("a", 0, 9, 3, 5ms, 0ns), row("b", 9, 9, 3, 5ms, 0ns)};
+    const std::vector<task_stats> stats = {row("a", 0, 9, 3, 5ms, 0ns),
+                                           row("b", 9, 9, 3, 5ms, 0ns)};
     CHECK(sluice::likely_bottleneck(stats) == 0);
   }
 
@@ -137,7 +138,8 @@ TEST_SUITE("stats_table") {
 
   TEST_CASE("the table of a stream shows its run's counters" * doctest::timeout(30)) {
     sluice_test::watchdog guard{30s};
-    auto items = (sluice::task(numbers, sluice::branch) | sluice::task(twice, {.name = "double"}))(100);
+    auto items =
+        (sluice::task(numbers, sluice::branch) | sluice::task(twice, {.name = "double"}))(100);
     CHECK(sluice_test::drain(items) == 100);
 
     const std::string table = sluice::stats_table(items);
@@ -154,6 +156,31 @@ TEST_SUITE("stats_table") {
     CHECK(in == "100");
     CHECK(out == "100");
     CHECK(first.rfind("task#1 ", 0) == 0);
+  }
+
+  TEST_CASE("the table of a stream has a line for each shape, in pipeline order" *
+            doctest::timeout(30)) {
+    sluice_test::watchdog guard{30s};
+    auto items = (sluice::task(numbers, sluice::branch) |
+                  sluice::route([](int x) { return x % 2; }, sluice::task(twice, {.name = "even"}),
+                                sluice::task(twice, {.name = "odd"})) |
+                  sluice::in_order())(10);
+    CHECK(sluice_test::drain(items) == 10);
+
+    std::istringstream lines(sluice::stats_table(items));
+    std::string line;
+    REQUIRE(std::getline(lines, line));  // the header
+    std::vector<std::string> names;
+    std::vector<std::string> counts;  // "in out" of each line
+    while (std::getline(lines, line)) {
+      std::istringstream cells(line);
+      std::string name, in, out;
+      cells >> name >> in >> out;
+      names.push_back(name);
+      counts.push_back(in + " " + out);
+    }
+    CHECK(names == std::vector<std::string>{"task#1", "route#2", "even", "odd", "in_order#4"});
+    CHECK(counts == std::vector<std::string>{"0 10", "10 10", "5 5", "5 5", "10 10"});
   }
 }
 
@@ -214,11 +241,12 @@ TEST_SUITE("stats_board") {
       drain_fd piped(ends[0]);
       int looks = 0;
       {
-        sluice::stats_board board{[&] {
-                                    ++looks;
-                                    return stats;
-                                  },
-                                  {.terminal = log, .every = 1ms, .final_off_terminal = final_table}};
+        sluice::stats_board board{
+            [&] {
+              ++looks;
+              return stats;
+            },
+            {.terminal = log, .every = 1ms, .final_off_terminal = final_table}};
         std::this_thread::sleep_for(20ms);
       }
       std::fclose(log);

@@ -221,6 +221,7 @@ auto pipeline<Stages...>::operator()(Args&&... args) const {
             stages, ctx, std::get<0>(stages).out_capacity(), last);
     std::get<0>(stages).build_producer(
         ctx, first_input, std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...));
+    run->finish_build();
     return stream<out>(std::move(run), last);
   }
 }

@@ -17,6 +17,11 @@
 // `shape | sluice::in_order()` emits in the order the shape took its inputs (see in_order).
 // Every shape keeps the pipeline's guarantees: bounded queues, the first error stops the run,
 // cancellation reaches every branch. Task positions count depth-first through the branches.
+// Statistics: batch takes a position of its own (batch#N); the other shapes take none, so adding
+// one renumbers no task. Each has a row in stream::stats() named after the position it stands at,
+// which it shares with the next stage: a fan_out, route or zip the position of the first task of
+// its first branch (route#2), an in_order the position of the stage after it (in_order#5); a
+// second shape of one kind at one position is "<kind>#N.2". Errors name shapes the same way.
 #pragma once
 
 #include <algorithm>
@@ -111,27 +116,27 @@ struct branching {
   template <class In, std::size_t Pos, class Merged, class Dispatcher>
   void build_merging(build_ctx& ctx, std::size_t in_capacity, port<Merged>& out,
                      Dispatcher& dispatcher) const {
-    build_ctx inner{ctx.run, ctx.in_zip};
+    build_ctx inner{ctx.run, ctx.in_zip, ctx.depth + 1};
     if (auto* gate = dynamic_cast<in_order_port<Merged>*>(&out)) {
       gate->attach(Dispatcher::keys_per_input);
       dispatcher.order = gate;
       inner.in_zip = true;
     }
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((dispatcher.branches[I] = &build_into<I, In, Pos>(inner, in_capacity, out)), ...);
+      ((dispatcher.branches[I] =
+            &build_into<I, In, Pos>(inner, in_capacity, out, dispatcher.passed())),
+       ...);
     }
     (std::index_sequence_for<Branches...>{});
   }
 
+  // Branch I ends in a merge_port that counts what it passes on into `out` in `passed`.
   template <std::size_t I, class In, std::size_t Pos, class Merged>
-  port<In>& build_into(build_ctx& ctx, std::size_t in_capacity, port<Merged>& out) const {
+  port<In>& build_into(build_ctx& ctx, std::size_t in_capacity, port<Merged>& out,
+                       producer_tally& passed) const {
     using Out = branch_out_t<In, Pos, I, Branches...>;
-    if constexpr (std::is_same_v<Out, Merged>) {
-      return build_branch<I, In, Pos>(ctx, in_capacity, out);
-    } else {
-      auto& merge = ctx.run.template make<merge_port<Out, Merged>>(out);
-      return build_branch<I, In, Pos>(ctx, in_capacity, merge);
-    }
+    auto& merge = ctx.run.template make<merge_port<Out, Merged>>(out, passed);
+    return build_branch<I, In, Pos>(ctx, in_capacity, merge);
   }
 };
 
@@ -150,7 +155,8 @@ struct fan_out_stage : branching<Branches...> {
 
   template <class In, std::size_t Pos, class Out>
   port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
-    auto& dispatcher = ctx.run.template make<fan_out_port<In, sizeof...(Branches)>>();
+    auto& dispatcher =
+        ctx.run.template make<fan_out_port<In, sizeof...(Branches)>>(ctx.run, Pos, ctx.depth);
     this->template build_merging<In, Pos>(ctx, in_capacity, out, dispatcher);
     return dispatcher;
   }
@@ -181,7 +187,7 @@ struct route_stage : branching<Branches...> {
   template <class In, std::size_t Pos, class Out>
   port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
     auto& dispatcher = ctx.run.template make<route_port<In, Selector, sizeof...(Branches)>>(
-        ctx.run, selector, "the route before task#" + std::to_string(Pos));
+        ctx.run, selector, Pos, ctx.depth);
     this->template build_merging<In, Pos>(ctx, in_capacity, out, dispatcher);
     return dispatcher;
   }
@@ -227,11 +233,12 @@ struct zip_stage : branching<Branches...> {
     using joiner_type = zip_joiner<Outs...>;
     auto* gate = dynamic_cast<in_order_port<std::tuple<Outs...>>*>(&out);
     if (gate != nullptr) gate->attach(1);
-    auto& joiner = ctx.run.template make<joiner_type>(out, ctx.in_zip || gate != nullptr);
-    auto& dispatcher =
-        ctx.run.template make<zip_port<In, joiner_type, sizeof...(Branches)>>(joiner);
+    auto& joiner = ctx.run.template make<joiner_type>(ctx.run, out, ctx.in_zip || gate != nullptr,
+                                                      Pos, ctx.depth);
+    auto& dispatcher = ctx.run.template make<zip_port<In, joiner_type, sizeof...(Branches)>>(
+        joiner, Pos, ctx.depth);
     dispatcher.order = gate;
-    build_ctx inner{ctx.run, true};
+    build_ctx inner{ctx.run, true, ctx.depth + 1};
     ((dispatcher.branches[I] = &this->template build_branch<I, In, Pos>(
           inner, in_capacity,
           ctx.run.template make<typename joiner_type::template input<I>>(joiner))),
@@ -278,7 +285,7 @@ struct batch_stage {
 };
 
 // sluice::in_order(): a port between a shape and what follows it (positions: none, so adding it
-// renumbers no task). Named after the last task before it: "in_order after task#4".
+// renumbers no task). Named after the position it stands at, the next stage's: "in_order#5".
 struct in_order_stage {
   std::size_t window;
 
@@ -307,12 +314,10 @@ struct in_order_stage {
   port<In>& build(build_ctx& ctx, port<Out>& out, std::size_t in_capacity) const {
     validate<In, Pos>();
     return ctx.run.template make<in_order_port<In>>(ctx.run, out, window == 0 ? in_capacity : window,
-                                                    ctx.in_zip, name(Pos));
+                                                    ctx.in_zip, Pos, ctx.depth);
   }
 
-  static std::string name(std::size_t pos) {
-    return "in_order after task#" + std::to_string(pos - 1);
-  }
+  static std::string name(std::size_t pos) { return shape_name(stage_kind::in_order, pos); }
 };
 
 template <class Stage>

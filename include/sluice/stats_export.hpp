@@ -34,13 +34,15 @@ namespace sluice {
 // fields always in this order:
 //   {"time":1733600000.250,"task":"parse","items_in":0,"items_out":5000,"failed":0,
 //    "retried":0,"in_flight":1,"queued":0,"busy_ns":32000000,"blocked_ns":968000000,
-//    "circuit":null}
+//    "circuit":null,"kind":"task"}
 // - "time": `at` in seconds since the Unix epoch with three decimals (rounded down; 0 before
 //   the epoch); left out when `at` is empty.
 // - "task": task_stats::name as a JSON string (RFC 8259: quotes, backslashes and control
 //   characters escaped; invalid UTF-8 bytes as \ufffd).
 // - busy and blocked as integer nanoseconds; "circuit": "closed", "open" or "half_open", or null
-//   for a task without a breaker. Other fields: task_stats' of the same name.
+//   for a task without a breaker. "kind": task_stats::kind ("task", "batch", "fan_out",
+//   "route", "zip", "in_order"); then for a zip only "dropped", for a route only "branches" (an
+//   array of integers). Other fields: task_stats' of the same name.
 std::string stats_json_lines(const std::vector<task_stats>& stats,
                              std::optional<std::chrono::system_clock::time_point> at = {});
 
@@ -59,6 +61,11 @@ std::string stats_json_lines(const std::vector<task_stats>& stats,
 //                                             (state="closed", "open", "half_open"), 1 for the
 //                                             breaker's state and 0 for the others; the metric
 //                                             is left out when no task has a breaker
+//   sluice_task_dropped_total        counter  for each zip: task_stats::dropped; left out when
+//                                             the stats have no zip
+//   sluice_task_branch_items_total   counter  for each route: one sample per branch,
+//                                             branch="<index>", task_stats::branches; left out
+//                                             when the stats have no route
 // For instance:
 //   # HELP sluice_task_items_in_total Items the task took from its input queue.
 //   # TYPE sluice_task_items_in_total counter

@@ -29,6 +29,8 @@ struct build_ctx {
   // Building a zip branch, or a branch of a shape an in_order follows: dropped items leave
   // tombstones.
   bool in_zip = false;
+  // How many shapes' branches are being built around this stage (a shape's stats row).
+  std::size_t depth = 0;
 };
 
 // Where an in_order may stand: right after a fan_out, route or zip (a stage with

@@ -34,11 +34,13 @@ namespace detail {
 
 class run_state;
 class executor;
+class shape_row;
 
 // Counters of one task, updated by its workers with relaxed atomics (they are statistics: no
 // other memory is published through them).
 struct stage_counters {
   std::string name;
+  stage_kind kind = stage_kind::task;
   std::atomic<std::uint64_t> items_in{0};
   std::atomic<std::uint64_t> items_out{0};
   std::atomic<std::uint64_t> failed{0};
@@ -88,6 +90,11 @@ class run_state {
   void add_starter(activation_target& target, std::size_t count);
   // The counters of the task at 1-based `position`.
   stage_counters& counters(std::size_t position, std::string name);
+  // A shape's row (shape_stats.hpp); it must outlive the run's stats() calls (a node does).
+  void add_shape(shape_row& row);
+  // After the last stage is built, before start: names the shapes' rows and puts every row in
+  // pipeline order (depth first, a shape before its branches, an in_order after them).
+  void finish_build();
 
   // ---- running ----
   void start();  // starts the starters' activations; idempotent
@@ -148,7 +155,7 @@ class run_state {
   void report(const pipeline_event& event) noexcept;
   // Reports the breaker's state when it differs from the last state reported for `counters`.
   void report_circuit(stage_counters& counters) noexcept;
-  // The counters of the task named `name` (task_stats::name), or nullptr.
+  // The counters of the task or batch named `name` (task_stats::name), or nullptr.
   const stage_counters* find_counters(const std::string& name) const noexcept;
 
  private:
@@ -158,6 +165,10 @@ class run_state {
 
   // Declared before the nodes, which count into them until they are destroyed.
   std::vector<std::unique_ptr<stage_counters>> counters_;  // by position - 1
+  std::vector<shape_row*> shapes_;  // in pipeline order after finish_build()
+  // Every row in pipeline order, a task's as its position - 1, a shape's as its index in
+  // shapes_ + counters_.size(); empty before finish_build() (then: the tasks by position).
+  std::vector<std::size_t> rows_;
   std::vector<std::unique_ptr<node>> nodes_;
   std::vector<activation_target*> targets_;
   std::vector<std::pair<activation_target*, std::size_t>> starters_;

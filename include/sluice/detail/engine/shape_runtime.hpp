@@ -28,6 +28,7 @@
 #include <sluice/detail/engine/channel.hpp>
 #include <sluice/detail/engine/reorder_window.hpp>
 #include <sluice/detail/engine/run.hpp>
+#include <sluice/detail/engine/shape_stats.hpp>
 #include <sluice/detail/saturate.hpp>
 #include <sluice/detail/engine/stage.hpp>
 
@@ -67,28 +68,60 @@ using merged_t =
     std::conditional_t<(std::is_same_v<Ts, invalid> || ...), invalid,
                        typename merged_from<typename unique_types<type_list<>, Ts...>::type>::type>;
 
-// A branch whose output type differs from the merged type: converts on the way into `out`.
+// Where a fan_out's or route's branch ends: counts the items it passes on into `out` (the
+// shape's items_out) and, when the branch's type differs from the merged type, converts them.
 template <class From, class To>
 class merge_port final : public port<From> {
  public:
-  explicit merge_port(port<To>& out) : out_(out) {}
-  std::size_t add_producer(bool serial) override { return out_.add_producer(serial); }
+  merge_port(port<To>& out, producer_tally& passed) : out_(out), passed_(passed) {}
+  std::size_t add_producer(bool serial) override {
+    ids_.push_back({passed_.add_producer(serial), out_.add_producer(serial)});
+    return ids_.size() - 1;
+  }
   bool push(envelope<From>&& item, std::size_t producer) override {
-    return out_.push(convert(std::move(item)), producer);
+    const bool value = item.value.has_value();
+    if (!out_.push(convert(std::move(item)), ids_[producer].out)) return false;
+    if (value) passed_.add(ids_[producer].tally, 0, 1);
+    return true;
   }
   bool offer(envelope<From>&& item, std::size_t producer, bool hold) override {
-    return out_.offer(convert(std::move(item)), producer, hold);
+    const bool value = item.value.has_value();
+    if (!out_.offer(convert(std::move(item)), ids_[producer].out, hold)) return false;
+    if (value) passed_.add(ids_[producer].tally, 0, 1);
+    return true;
   }
-  void flush(std::size_t producer) override { out_.flush(producer); }
-  void producer_done(std::size_t producer) override { out_.producer_done(producer); }
+  bool push_bulk(envelope<From>* items, std::size_t count, std::size_t producer) override {
+    if constexpr (std::is_same_v<From, To>) {
+      std::uint64_t values = 0;
+      for (std::size_t i = 0; i < count; ++i) values += items[i].value.has_value() ? 1 : 0;
+      if (!out_.push_bulk(items, count, ids_[producer].out)) return false;
+      passed_.add(ids_[producer].tally, 0, values);
+      return true;
+    } else {
+      return port<From>::push_bulk(items, count, producer);
+    }
+  }
+  void flush(std::size_t producer) override { out_.flush(ids_[producer].out); }
+  void producer_done(std::size_t producer) override { out_.producer_done(ids_[producer].out); }
 
  private:
+  struct ids {
+    std::size_t tally;
+    std::size_t out;
+  };
+
   static envelope<To> convert(envelope<From>&& item) {
-    if (!item.value) return envelope<To>{std::nullopt, item.meta};
-    return envelope<To>{To(std::in_place_type<From>, std::move(*item.value)), item.meta};
+    if constexpr (std::is_same_v<From, To>) {
+      return std::move(item);
+    } else {
+      if (!item.value) return envelope<To>{std::nullopt, item.meta};
+      return envelope<To>{To(std::in_place_type<From>, std::move(*item.value)), item.meta};
+    }
   }
 
   port<To>& out_;
+  producer_tally& passed_;
+  std::vector<ids> ids_;  // by the id this port gave the producer
 };
 
 // The side of an in_order that the shape before it sees. Each input the shape takes gets
@@ -116,8 +149,10 @@ class order_gate {
 // Tags: outside a zip branch and outside the branches of another in_order's shape, every item's
 // tag is 0, and that is what leaves; inside (`nested`), the input's tag is kept in a map until
 // its last output leaves.
+// Stats: items_in counts the outputs pushed here, items_out those emitted, queued the difference
+// (outputs waiting in the window); tombstones count nowhere.
 template <class T>
-class in_order_port final : public port<T>, public order_gate {
+class in_order_port final : public port<T>, public order_gate, public shape_row {
   struct slot {
     bool filled = false;
     envelope<T> item{};  // meta.tag: the key
@@ -125,8 +160,15 @@ class in_order_port final : public port<T>, public order_gate {
   static constexpr std::size_t kInitialWindow = 64;
 
  public:
-  in_order_port(run_state& run, port<T>& out, std::size_t window, bool nested, std::string who)
-      : run_(run), out_(out, true), requested_(window), nested_(nested), who_(std::move(who)) {}
+  in_order_port(run_state& run, port<T>& out, std::size_t window, bool nested,
+                std::size_t position, std::size_t depth)
+      : shape_row(stage_kind::in_order, position, depth),
+        run_(run),
+        out_(out, true),
+        requested_(window),
+        nested_(nested) {
+    run.add_shape(*this);
+  }
 
   // Build time, before the branches: the shape before it gives each input `keys` keys.
   void attach(std::size_t keys) {
@@ -134,13 +176,13 @@ class in_order_port final : public port<T>, public order_gate {
     window_.emplace(std::max(requested_, keys), kInitialWindow);
   }
 
-  std::size_t add_producer(bool) override {
+  std::size_t add_producer(bool serial) override {
     if (!window_) {  // the chain's static check rejects this first (chain.hpp)
-      throw std::invalid_argument("sluice: " + who_ +
+      throw std::invalid_argument("sluice: " + shape_name(stage_kind::in_order, position()) +
                                   " must directly follow a fan_out, route or zip");
     }
     producers_.fetch_add(1, std::memory_order_relaxed);
-    return 0;
+    return arrived_.add_producer(serial);
   }
 
   bool enter(std::size_t keys, std::uint64_t outer_tag, std::uint64_t& first) override {
@@ -153,8 +195,9 @@ class in_order_port final : public port<T>, public order_gate {
     return true;
   }
 
-  bool push(envelope<T>&& item, std::size_t) override {
+  bool push(envelope<T>&& item, std::size_t producer) override {
     if (stopped()) return false;
+    if (item.value) arrived_.add(producer, 0, 1);
     slot arrived{true, std::move(item)};
     window_->settle(
         arrived.item.meta.tag, &arrived, 1, [this] { return stopped(); },
@@ -167,13 +210,22 @@ class in_order_port final : public port<T>, public order_gate {
     // Every push has returned: whatever is still in the window never had an earlier key arrive.
     if (!stopped() && !window_->idle()) {
       run_.fail(std::make_exception_ptr(std::logic_error(
-          "sluice: " + who_ + " ended with outputs waiting for an input that never finished")));
+          "sluice: " + row_name() +
+          " ended with outputs waiting for an input that never finished")));
     }
     out_.producer_done();
   }
 
   void wake() noexcept override {
     if (window_) window_->wake_all();
+  }
+
+  void read(task_stats& row) const override {
+    const std::uint64_t out = emitted_.load(std::memory_order_relaxed);
+    const std::uint64_t in = std::max(arrived_.total(), out);  // read after: never behind
+    row.items_in = in;
+    row.items_out = out;
+    row.queued = static_cast<std::size_t>(in - out);
   }
 
  private:
@@ -193,18 +245,23 @@ class in_order_port final : public port<T>, public order_gate {
     return tag;
   }
 
-  // Emits slots in key order, each with the tag its input came with.
+  // Emits slots in key order, each with the tag its input came with. One emitter at a time.
   void emit(slot* ready, std::size_t count) {
+    std::uint64_t values = 0;
     for (std::size_t i = 0; i < count; ++i) {
       envelope<T>& item = ready[i].item;
       item.meta.tag = outer_tag(item.meta.tag);
       if (!item.value && !nested_) continue;  // a dropped item: nobody after it needs to know
+      const bool value = item.value.has_value();
       if (!out_.offer(std::move(item))) {
+        emitted_.fetch_add(values, std::memory_order_relaxed);
         downstream_gone_.store(true, std::memory_order_release);
         window_->wake_all();
         return;
       }
+      if (value) ++values;
     }
+    emitted_.fetch_add(values, std::memory_order_relaxed);
     out_.flush();  // the next emitter may be another thread: nothing stays held between them
   }
 
@@ -212,8 +269,9 @@ class in_order_port final : public port<T>, public order_gate {
   outlet<T> out_;
   std::size_t requested_;
   bool nested_;  // in a zip branch or another in_order's shape: keeps tags, passes tombstones
-  std::string who_;
   std::size_t keys_per_input_ = 1;
+  producer_tally arrived_;                // outputs pushed here (values), per producer
+  std::atomic<std::uint64_t> emitted_{0};  // outputs emitted (values)
   std::optional<reorder_window<slot>> window_;  // made by attach()
   std::atomic<std::uint64_t> next_key_{0};
   std::atomic<std::size_t> producers_{0};
@@ -227,11 +285,24 @@ enum class delivery { push, offer, hold };
 
 // What fan_out, route and zip put in front of their branches: a port that hands items to the
 // branches' entry ports; producers, their flushes and their end reach every branch.
+// Stats: each counts the items it takes (`taken`, per producer; a route per branch) and, through
+// the merge_ports at its branches' ends, the items they pass on (`passed`).
 template <class In, std::size_t N>
-class dispatcher : public port<In> {
+class dispatcher : public port<In>, public shape_row {
  public:
   std::array<port<In>*, N> branches{};
   order_gate* order = nullptr;  // the in_order after the shape, if any
+
+  dispatcher(stage_kind kind, std::size_t position, std::size_t depth, std::size_t columns)
+      : shape_row(kind, position, depth), taken_(columns) {}
+
+  // Where the merge_ports at the branches' ends count (fan_out, route).
+  producer_tally& passed() noexcept { return passed_; }
+
+  void read(task_stats& row) const override {
+    row.items_out = passed_.total();
+    row.items_in = taken_.total();
+  }
 
   bool push(envelope<In>&& item, std::size_t producer) override {
     return dispatch(std::move(item), producer, delivery::push);
@@ -246,6 +317,7 @@ class dispatcher : public port<In> {
   std::size_t add_producer(bool serial) override {
     auto& ids = ids_.emplace_back();
     for (std::size_t i = 0; i < N; ++i) ids[i] = branches[i]->add_producer(serial);
+    taken_.add_producer(serial);  // the same id
     return ids_.size() - 1;
   }
   void producer_done(std::size_t producer) override {
@@ -257,6 +329,12 @@ class dispatcher : public port<In> {
   virtual bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) = 0;
 
   // Hands `item` to branch `i` under the id its producer has there.
+  // Counts an item taken from `producer`, in `column` (a route's: the branch chosen).
+  void count_taken(std::size_t producer, std::size_t column) noexcept {
+    taken_.add(producer, column, 1);
+  }
+  const producer_tally& taken() const noexcept { return taken_; }
+
   bool hand(std::size_t i, envelope<In>&& item, std::size_t producer, delivery how) {
     port<In>& branch = *branches[i];
     const std::size_t id = ids_[producer][i];
@@ -266,6 +344,8 @@ class dispatcher : public port<In> {
 
  private:
   std::vector<std::array<std::size_t, N>> ids_;  // [producer][branch]: ids in the branches
+  producer_tally taken_;
+  producer_tally passed_;
 };
 
 // fan_out: every item to every branch (copies; the last branch gets the original).
@@ -275,7 +355,13 @@ class fan_out_port final : public dispatcher<In, N> {
   using dispatcher<In, N>::branches;
   static constexpr std::size_t keys_per_input = N;  // for an in_order: one per branch
 
+  fan_out_port(run_state& run, std::size_t position, std::size_t depth)
+      : dispatcher<In, N>(stage_kind::fan_out, position, depth, 1) {
+    run.add_shape(*this);
+  }
+
   bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) override {
+    if (item.value) this->count_taken(producer, 0);
     std::uint64_t key = 0;
     if (this->order != nullptr && !this->order->enter(N, item.meta.tag, key)) return false;
     bool wanted = false;
@@ -302,8 +388,16 @@ class route_port final : public dispatcher<In, N> {
  public:
   using dispatcher<In, N>::branches;
   static constexpr std::size_t keys_per_input = 1;
-  route_port(run_state& run, const Selector& selector, std::string where)
-      : run_(run), selector_(selector), where_(std::move(where)) {}
+  route_port(run_state& run, const Selector& selector, std::size_t position, std::size_t depth)
+      : dispatcher<In, N>(stage_kind::route, position, depth, N), run_(run), selector_(selector) {
+    run.add_shape(*this);
+  }
+
+  void read(task_stats& row) const override {
+    dispatcher<In, N>::read(row);
+    row.branches.resize(N);
+    for (std::size_t i = 0; i < N; ++i) row.branches[i] = this->taken().column(i);
+  }
 
   bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) override {
     std::size_t index = 0;
@@ -312,7 +406,7 @@ class route_port final : public dispatcher<In, N> {
       bool negative = false;
       if constexpr (std::is_signed_v<decltype(chosen)>) negative = chosen < 0;
       if (negative || static_cast<std::size_t>(chosen) >= N) {
-        throw std::out_of_range("sluice: the selector of " + where_ + " returned " +
+        throw std::out_of_range("sluice: the selector of " + this->row_name() + " returned " +
                                 std::to_string(chosen) + ", but the route has " +
                                 std::to_string(N) + " branches (0 to " + std::to_string(N - 1) +
                                 ")");
@@ -322,6 +416,7 @@ class route_port final : public dispatcher<In, N> {
       run_.fail(std::current_exception());
       return false;
     }
+    this->count_taken(producer, index);
     if (this->order != nullptr && !this->order->enter(1, item.meta.tag, item.meta.tag)) {
       return false;
     }
@@ -337,14 +432,15 @@ class route_port final : public dispatcher<In, N> {
  private:
   run_state& run_;
   const Selector& selector_;
-  std::string where_;
   std::array<std::atomic<bool>, N> gone_{};
 };
 
 // zip: collects the branches' results for one input (matched by tag) into a std::tuple and
 // emits it when the last one arrives. Memory: one entry per input inside the branches.
+// Stats: items_in counts the inputs opened, items_out the tuples emitted, dropped the tuples a
+// branch dropped a part of, queued the inputs still open.
 template <class... Outs>
-class zip_joiner final : public node {
+class zip_joiner final : public node, public shape_row {
   using tuple_type = std::tuple<Outs...>;
   static constexpr std::size_t kBranches = sizeof...(Outs);
 
@@ -356,8 +452,24 @@ class zip_joiner final : public node {
   };
 
  public:
-  zip_joiner(port<tuple_type>& out, bool leave_tombstones)
-      : out_(out, false), leave_tombstones_(leave_tombstones) {}
+  zip_joiner(run_state& run, port<tuple_type>& out, bool leave_tombstones, std::size_t position,
+             std::size_t depth)
+      : shape_row(stage_kind::zip, position, depth),
+        out_(out, false),
+        leave_tombstones_(leave_tombstones) {
+    run.add_shape(*this);
+  }
+
+  void read(task_stats& row) const override {
+    const std::uint64_t out = joined_.load(std::memory_order_relaxed);
+    const std::uint64_t dropped = dropped_.load(std::memory_order_relaxed);
+    // Read last, so that it is never behind the tuples closed.
+    const std::uint64_t in = std::max(next_tag_.load(std::memory_order_relaxed), out + dropped);
+    row.items_in = in;
+    row.items_out = out;
+    row.dropped = dropped;
+    row.queued = static_cast<std::size_t>(in - out - dropped);
+  }
 
   template <std::size_t I>
   class input final : public port<std::tuple_element_t<I, tuple_type>> {
@@ -405,6 +517,9 @@ class zip_joiner final : public node {
       if (++e.arrived < kBranches) return true;
       done = std::move(e);
       entries_.erase(it);
+      // Under mu_: one writer at a time, so a load and a store suffice.
+      auto& closed = done.dropped ? dropped_ : joined_;
+      closed.store(closed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
     if (done.dropped) {
       return leave_tombstones_ ? out_.push(envelope<tuple_type>{std::nullopt, done.outer}) : true;
@@ -421,7 +536,9 @@ class zip_joiner final : public node {
   outlet<tuple_type> out_;
   bool leave_tombstones_;
   std::atomic<std::size_t> producers_{0};
-  std::atomic<std::uint64_t> next_tag_{0};
+  std::atomic<std::uint64_t> next_tag_{0};  // also the inputs opened (items_in)
+  std::atomic<std::uint64_t> joined_{0};    // tuples emitted; written under mu_
+  std::atomic<std::uint64_t> dropped_{0};   // tuples dropped; written under mu_
   std::mutex mu_;
   absl::flat_hash_map<std::uint64_t, entry> entries_;  // guarded by mu_
 };
@@ -431,7 +548,9 @@ template <class In, class Joiner, std::size_t N>
 class zip_port final : public dispatcher<In, N> {
  public:
   using dispatcher<In, N>::branches;
-  explicit zip_port(Joiner& joiner) : joiner_(joiner) {}
+  // Its row is the joiner's: this one is not registered.
+  zip_port(Joiner& joiner, std::size_t position, std::size_t depth)
+      : dispatcher<In, N>(stage_kind::zip, position, depth, 1), joiner_(joiner) {}
 
   bool dispatch(envelope<In>&& item, std::size_t producer, delivery how) override {
     if (this->order != nullptr && !this->order->enter(1, item.meta.tag, item.meta.tag)) {
@@ -473,7 +592,9 @@ class batch_runtime final : public input_stage<In, std::vector<In>> {
               .starts_with_run = true},
              out),
         size_(size),
-        max_wait_(max_wait) {}
+        max_wait_(max_wait) {
+    counters_.kind = stage_kind::batch;
+  }
 
  private:
   using result = typename channel<In>::pop_result;
