@@ -20,6 +20,7 @@
 #include "spare_threads.hpp"
 #include "stall_watch.hpp"
 #include "thread_budget.hpp"
+#include "tsan_annotations.hpp"
 
 namespace sluice::detail {
 
@@ -89,17 +90,11 @@ arena_pool& pool() {
 }
 
 // TBB hands the park and the enqueued tasks to its workers inside libtbb, where ThreadSanitizer
-// cannot see it; under TSan (CMakeLists.txt) these tell it that a worker's use of an object comes
-// after what the thread that handed it over did before.
-#if defined(SLUICE_TSAN_ANNOTATE)
-extern "C" void __tsan_acquire(void* addr);
-extern "C" void __tsan_release(void* addr);
-void published(void* object) { __tsan_release(object); }
-void seen(void* object) { __tsan_acquire(object); }
-#else
-void published(void*) {}
-void seen(void*) {}
-#endif
+// cannot see it; under TSan these tell it that a worker's use of an object comes after what the
+// thread that handed it over did before. This file is never instrumented (CMakeLists.txt), so
+// the calls go to tsan_annotations.cpp, which knows whether the program is built with TSan.
+void published(void* object) { tsan_published(object); }
+void seen(void* object) { tsan_seen(object); }
 
 // Holds back, for up to kPark, each worker that joins an arena while no activation waits there for
 // a thread: when work arrives in an idle arena, TBB wakes as many workers as the arena has slots (a
