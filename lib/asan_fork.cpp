@@ -15,13 +15,7 @@
 // callable's exit(), say). Its heap is a copy of its parent's, whose owners are threads that do
 // not exist in it, so every block would look leaked, and the report would turn the worker's exit
 // code into an abort.
-#if defined(__SANITIZE_ADDRESS__)
-#define SLUICE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SLUICE_ASAN 1
-#endif
-#endif
+#include "sanitizer_macros.hpp"
 
 #include "process.hpp"
 

@@ -2,13 +2,7 @@
 // file is instrumented, nothing otherwise.
 #include "tsan_annotations.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-#define SLUICE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SLUICE_TSAN 1
-#endif
-#endif
+#include "sanitizer_macros.hpp"
 
 #if defined(SLUICE_TSAN)
 // TSan's runtime interface (<sanitizer/tsan_interface.h>, declared here so no sanitizer header

@@ -9,13 +9,7 @@
 // them back: they stay in its cache, and the child's first allocations of each size come from
 // there without the lock. It narrows the window to a worker that needs more than that of one
 // size before it frees any; the runtime's own fix is the only cure.
-#if defined(__SANITIZE_THREAD__)
-#define SLUICE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SLUICE_TSAN 1
-#endif
-#endif
+#include "sanitizer_macros.hpp"
 
 #include "process.hpp"
 
