@@ -136,8 +136,7 @@ std::string stats_prometheus(const std::vector<task_stats>& stats,
     out += "task=";
     append_label_value(out, s.name);
   };
-  const auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
-                          auto value_of) {
+  const auto header = [&](std::string_view name, std::string_view type, std::string_view help) {
     out += "# HELP ";
     out += name;
     out += ' ';
@@ -147,6 +146,10 @@ std::string stats_prometheus(const std::vector<task_stats>& stats,
     out += ' ';
     out += type;
     out += '\n';
+  };
+  const auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
+                          auto value_of) {
+    header(name, type, help);
     for (const task_stats& s : stats) {
       out += name;
       open_labels(s);
@@ -176,15 +179,6 @@ std::string stats_prometheus(const std::vector<task_stats>& stats,
          [](const task_stats& s) { return seconds(s.blocked); });
 
   // Shapes' own counters: only their rows have samples, and a metric without any is left out.
-  const auto header = [&](std::string_view name, std::string_view help) {
-    out += "# HELP ";
-    out += name;
-    out += ' ';
-    out += help;
-    out += "\n# TYPE ";
-    out += name;
-    out += " counter\n";
-  };
   bool any_zip = false;
   bool any_route = false;
   for (const task_stats& s : stats) {
@@ -192,7 +186,7 @@ std::string stats_prometheus(const std::vector<task_stats>& stats,
     any_route = any_route || s.kind == stage_kind::route;
   }
   if (any_zip) {
-    header("sluice_task_dropped_total",
+    header("sluice_task_dropped_total", "counter",
            "Inputs of a zip whose tuple was dropped because a branch dropped its part.");
     for (const task_stats& s : stats) {
       if (s.kind != stage_kind::zip) continue;
@@ -204,7 +198,7 @@ std::string stats_prometheus(const std::vector<task_stats>& stats,
     }
   }
   if (any_route) {
-    header("sluice_task_branch_items_total", "Items a route sent to each of its branches.");
+    header("sluice_task_branch_items_total", "counter", "Items a route sent to each of its branches.");
     for (const task_stats& s : stats) {
       if (s.kind != stage_kind::route) continue;
       for (std::size_t i = 0; i < s.branches.size(); ++i) {
