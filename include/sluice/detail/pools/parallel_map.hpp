@@ -244,11 +244,14 @@ inline constexpr bool chunkable =
     std::ranges::sized_range<std::remove_reference_t<Range>>;
 
 // Runs the chunks run_chunks gives it: f on each position, output in place; a progress bar is
-// advanced by the workers. A chunk's positions are
-// claimed from `cursor` in blocks, and the map's stop (the first failure, or the caller's
-// exception) and its drain are checked before each claim; a block doubles while it takes under
-// 20 us and halves past 100 us, so quick calls run in tight loops and a slow call (a sleep, I/O)
-// is checked before every item: no new item starts more than ~100 us of work after the stop.
+// advanced by the workers. A chunk's positions are claimed from `cursor` in blocks, and the
+// map's stop (the first failure, or the caller's exception) and its drain are checked before each
+// claim; a block doubles while it takes under 20 us and halves past 100 us, so quick calls run in
+// tight loops and a slow call (a sleep, I/O) is checked before every item: no new item starts
+// more than ~100 us of work after the stop. The block size a chunk ends with is where the next
+// chunk starts (`block_hint`, shared by the workers): each claim is a read-modify-write of the
+// cursor's cache line, which the other worker takes back at its next claim, so a map's claims
+// are kept near one per block of the final size, not a ramp from 1 in every chunk.
 template <class F, class Range, class Cells>
 struct chunk_call {
   const F* f;
@@ -257,11 +260,13 @@ struct chunk_call {
   const map_config* config;
   map_progress* progress;
   std::atomic<std::size_t>* cursor;  // the next position to claim; the chunks sum to the input
+  std::atomic<std::size_t>* block_hint;  // the block size a chunk starts with; 1 at first
 
   void operator()(index_span chunk, const std::stop_token& stop) const {
     using namespace std::chrono_literals;
     pool_slot slot(config->pool.get(), config->borrowed);
-    std::size_t block = 1;
+    const std::size_t first_block = block_hint->load(std::memory_order_relaxed);
+    std::size_t block = first_block;
     for (std::size_t left = chunk.end - chunk.begin; left != 0;) {
       if (stop.stop_requested() || config->drain.stop_requested()) break;
       const std::size_t take = std::min(left, block);
@@ -278,6 +283,7 @@ struct chunk_call {
       }
       progress->advance(take);
     }
+    if (block != first_block) block_hint->store(block, std::memory_order_relaxed);
   }
 
  private:
@@ -289,7 +295,10 @@ struct chunk_call {
   static constexpr bool lvalue_callable =
       std::is_lvalue_reference_v<lvalue_t> && callable_with<F, lvalue_t>;
 
-  static constexpr std::size_t kMaxBlock = 4096;
+  // The 20 us rule stops a block's growth for any f that does work (65536 calls of 1 ns take
+  // 65 us); the cap bounds a block of calls that do nothing. A smaller cap makes the two
+  // workers' claims alternate in small blocks (docs/performance.md, "Decisions": map blocks).
+  static constexpr std::size_t kMaxBlock = 65536;
 
   void call_range(std::size_t begin, std::size_t end, const std::stop_token& stop) const {
     std::size_t i = begin;
@@ -327,11 +336,12 @@ auto map_in_chunks(const F& f, Range&& items, const map_config& config) {
   const std::size_t n = std::ranges::size(items);
   output_cells<R> cells(n);
   std::atomic<std::size_t> claimed{0};
+  std::atomic<std::size_t> block_hint{1};
   if (n != 0) {
     map_progress progress(config.progress, n);
     const chunk_call<F, Range&&, output_cells<R>> call{&f,      std::ranges::begin(items),
                                                        &cells,  &config,
-                                                       &progress, &claimed};
+                                                       &progress, &claimed, &block_hint};
     run_chunks(n, config, chunk_runner::of(call));
   }
   // Every worker has returned: the claimed positions, a prefix, are all written.
