@@ -214,6 +214,7 @@ class tbb_executor final : public executor {
         graph.emplace();
         for (activation_target* target : targets) {
           nodes.emplace_back(*graph, tbb::flow::unlimited, [this, target](tbb::flow::continue_msg) {
+            seen(&queue);  // see submit(): the body may run on another thread than the take
             live.fetch_add(1, std::memory_order_relaxed);
             target->run_enqueued();
             live.fetch_sub(1, std::memory_order_relaxed);
@@ -243,6 +244,9 @@ class tbb_executor final : public executor {
         std::size_t next = 0;
         if (queue.take(next)) {
           begun();
+          // oneTBB may run the node's body on another of its threads, handed over inside the
+          // library: what this thread saw of the submitter is published again for it.
+          published(&queue);
           nodes[next].try_put(tbb::flow::continue_msg{});
         }
         published(&queue);  // for wait(), which oneTBB wakes out of ThreadSanitizer's sight
