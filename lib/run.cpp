@@ -68,7 +68,10 @@ void run_state::finish_build() {
       if (shapes_[j]->kind() == row.kind() && shapes_[j]->position() == row.position()) ++same;
     }
     std::string name = shape_name(row.kind(), row.position());
-    if (same > 1) name += "." + std::to_string(same);
+    if (same > 1) {
+      name += '.';
+      name += std::to_string(same);
+    }
     row.set_row_name(std::move(name));
   }
   rows_.clear();
