@@ -7,16 +7,21 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include <absl/container/flat_hash_map.h>
 
 #include <sluice/clock.hpp>
 #include <sluice/codec.hpp>
+#include <sluice/detail/resilience/cache_slot.hpp>
 #include <sluice/detail/resilience/disk_cache.hpp>
 #include <sluice/detail/saturate.hpp>
 
 namespace sluice::detail {
+
 namespace {
 
 // A Key the cache owns: an entry's, or a running computation's.
@@ -211,6 +216,12 @@ void cache_core::state::remember(cache_probe key, const cached_value& value,
     lru.pop_front();
     throw;
   }
+}
+
+void cache_slot::mismatch(std::string_view who) {
+  throw std::invalid_argument("sluice: " + std::string(who) +
+                              " has a cache and was called with other argument types than "
+                              "before; one cache holds one key type");
 }
 
 }  // namespace sluice::detail

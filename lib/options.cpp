@@ -9,15 +9,38 @@
 
 namespace sluice::detail {
 
-task_config resolve_task(std::size_t position, const std::string& name, std::size_t concurrency,
-                         std::size_t capacity, bool ordered,
-                         std::function<void(const failure&)> on_error, bool producer, bool join,
-                         task_resilience resilience) {
+task_config::task_config() = default;
+task_config::task_config(const task_config&) = default;
+task_config::task_config(task_config&&) noexcept = default;
+task_config& task_config::operator=(const task_config&) = default;
+task_config& task_config::operator=(task_config&&) noexcept = default;
+task_config::~task_config() = default;
+
+std::shared_ptr<const task_settings> keep_task_options(task_options&& options) {
+  auto settings = std::make_shared<task_settings>();
+  settings->options = std::move(options);
+  if (settings->options.cache) {
+    settings->cache = std::make_shared<cache_slot>(*settings->options.cache);
+  }
+  return settings;
+}
+
+std::shared_ptr<const task_settings> with_own_cache(const task_settings& settings) {
+  return keep_task_options(task_options(settings.options));
+}
+
+task_config resolve_task(std::size_t position, const task_settings& settings, bool producer,
+                         bool join) {
+  const task_options& options = settings.options;
+  const std::size_t concurrency = options.concurrency;
+  task_resilience resilience{options.retry, options.rate, settings.cache, options.timeout,
+                             options.breaker};
   task_config config;
   config.position = position;
   const std::string numbered = "task#" + std::to_string(position);
-  config.name = name.empty() ? numbered : name;
-  const std::string who = name.empty() ? numbered : "task '" + name + "' (" + numbered + ")";
+  config.name = options.name.empty() ? numbered : options.name;
+  const std::string who =
+      options.name.empty() ? numbered : "task '" + options.name + "' (" + numbered + ")";
   if (concurrency == 0) {
     throw std::invalid_argument("sluice: " + who +
                                 " has concurrency 0; concurrency must be at least 1");
@@ -55,9 +78,9 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
   config.who = who;
   config.resilience = std::move(resilience);
   config.concurrency = concurrency;
-  config.capacity = resolved_capacity(capacity);
-  config.ordered = ordered && concurrency > 1;
-  config.on_error = std::move(on_error);
+  config.capacity = resolved_capacity(options.capacity);
+  config.ordered = options.ordered && concurrency > 1;
+  config.on_error = options.on_error;
   return config;
 }
 
@@ -108,6 +131,11 @@ void reject_cache_key_without_cache(const std::string& who) {
                               " has a cache_key but no cache option; the key only chooses what "
                               "its cache is keyed by: give the task .cache = "
                               "sluice::cache_policy{...}, or drop the cache_key");
+}
+
+void reject_unmade_cache(const std::string& who) {
+  throw std::logic_error("sluice: " + who +
+                         "'s cache was not made for its input type before its run started");
 }
 
 }  // namespace sluice::detail

@@ -158,11 +158,7 @@ class reader {
   // least one byte), so that corrupt input cannot ask for a huge allocation.
   std::size_t read_length(const char* what) {
     const std::uint64_t n = read<std::uint64_t>();
-    if (n > remaining()) {
-      throw codec_error("sluice: corrupt input: " + std::string{what} + " has a length of " +
-                        std::to_string(n) + " but only " + std::to_string(remaining()) +
-                        " bytes are left (at byte " + std::to_string(position_ - 8) + ")");
-    }
+    if (n > remaining()) fail_length(n, what);
     return static_cast<std::size_t>(n);
   }
 
@@ -170,17 +166,12 @@ class reader {
   std::size_t position() const noexcept { return position_; }
 
   // Throws codec_error saying that the bytes at the current position are not a valid `what`.
-  [[noreturn]] void fail_corrupt(const std::string& what) const {
-    throw codec_error("sluice: corrupt input: " + what + " (at byte " + std::to_string(position_) +
-                      ")");
-  }
+  [[noreturn]] void fail_corrupt(const std::string& what) const;
 
  private:
-  [[noreturn]] void fail_truncated(std::size_t n, const char* what) const {
-    throw codec_error("sluice: truncated input: reading " + std::string{what} + " at byte " +
-                      std::to_string(position_) + " needs " + std::to_string(n) +
-                      " bytes but only " + std::to_string(remaining()) + " are left");
-  }
+  // The errors, thrown from the library (lib/codec.cpp).
+  [[noreturn]] void fail_truncated(std::size_t n, const char* what) const;
+  [[noreturn]] void fail_length(std::uint64_t n, const char* what) const;
 
   std::string_view bytes_;
   std::size_t position_ = 0;

@@ -160,6 +160,24 @@ auto nested_pipeline(const collect_runs<P>& c) noexcept {
   return nested_pipeline(c.inner);
 }
 
+// A task's options as the copies of its stage share them, with the task's cache when it has one
+// (shared by the copies of the pipeline object and so by all their runs). Made and copied in the
+// library (lib/options.cpp): a user's translation unit does not compile task_options' copies.
+struct task_settings {
+  task_options options;
+  std::shared_ptr<cache_slot> cache;  // when options.cache
+};
+
+// Keeps `options` for a task's stage, with a new cache when the options ask for one.
+std::shared_ptr<const task_settings> keep_task_options(task_options&& options);
+// The same options with a new cache of their own (for a task given a cache_key).
+std::shared_ptr<const task_settings> with_own_cache(const task_settings& settings);
+
+// Builds a task_config for the task at `position`, throwing std::invalid_argument naming the
+// task when an option is out of range.
+task_config resolve_task(std::size_t position, const task_settings& settings, bool producer,
+                         bool join);
+
 // task_options::capacity as a run uses it.
 constexpr std::size_t resolved_capacity(std::size_t capacity) noexcept {
   return capacity == 0 ? default_capacity : std::min(capacity, max_capacity);
@@ -170,11 +188,8 @@ constexpr std::size_t resolved_capacity(std::size_t capacity) noexcept {
 template <class Fn, unsigned Bits, class Proj = whole_item>
 struct task_stage {
   Fn fn;
-  task_options options;
+  std::shared_ptr<const task_settings> settings;  // never null
   Proj key;
-  // The task's cache, shared by the copies of the pipeline object and so by all their runs.
-  std::shared_ptr<cache_slot> cache =
-      options.cache ? std::make_shared<cache_slot>(*options.cache) : nullptr;
 
   static constexpr std::size_t positions = 1;
   static constexpr bool can_produce = true;
@@ -187,7 +202,7 @@ struct task_stage {
   // The same task with its cache keyed by std::invoke(proj, item), and a cache of its own.
   template <class P>
   task_stage<Fn, Bits, P> with_cache_key(P proj) const {
-    return {fn, options, std::move(proj)};
+    return {fn, with_own_cache(*settings), std::move(proj)};
   }
 
   // What the callable returns for input In (through a stream for a join). Only the form the
@@ -294,6 +309,7 @@ struct task_stage {
   template <class In, std::size_t Pos>
   void validate() const {
     const task_config c = config(Pos, false, build_ctx_free{});
+    const task_options& options = settings->options;
     if (options.cache) check_cache_policy(*options.cache, c.who);
     if constexpr (!is_join) {
       if (options.cache) check_task_cache<In, std::remove_cvref_t<call_t<In>>, Proj>(c.who);
@@ -318,24 +334,23 @@ struct task_stage {
       try {
         nested_pipeline(fn)->template validate<Args...>();
       } catch (const std::invalid_argument& inner) {
-        reject_nested(position, options.name, inner);
+        reject_nested(position, settings->options.name, inner);
       }
     }
   }
 
-  std::size_t out_capacity() const noexcept { return resolved_capacity(options.capacity); }
+  std::size_t out_capacity() const noexcept {
+    return resolved_capacity(settings->options.capacity);
+  }
 
   struct build_ctx_free {
     bool in_zip = false;
   };
   template <class Ctx>
   task_config config(std::size_t position, bool producer, const Ctx& ctx) const {
-    task_config c = resolve_task(
-        position, options.name, options.concurrency, options.capacity, options.ordered,
-        options.on_error, producer, is_join,
-        task_resilience{options.retry, options.rate, cache, options.timeout, options.breaker});
+    task_config c = resolve_task(position, *settings, producer, is_join);
     if constexpr (has_cache_key) {
-      if (!options.cache) reject_cache_key_without_cache(c.who);
+      if (!settings->options.cache) reject_cache_key_without_cache(c.who);
     }
     c.in_zip = ctx.in_zip;
     return c;
@@ -352,7 +367,9 @@ struct task_stage {
     } else {
       validate_nested<In>(Pos);
       // Before the runtime, whose guard looks the cache up.
-      if (cache) prepare_task_cache<In, std::remove_cvref_t<call_t<In>>>(*cache, key, c.who);
+      if (settings->cache) {
+        prepare_task_cache<In, std::remove_cvref_t<call_t<In>>>(*settings->cache, key, c.who);
+      }
       using calls = std::conditional_t<is_process, process_calls<Fn, In>, thread_calls<Fn, In>>;
       return ctx.run
           .template make<task_runtime<Fn, In, Out, is_branch, calls>>(ctx.run, fn, std::move(c),
@@ -392,16 +409,17 @@ struct collect_runs {
 };
 
 template <class Fn, unsigned Bits>
-auto make_task(Fn&& fn, task_options options) {
+auto make_task(Fn&& fn, task_options&& options) {
   using F = std::decay_t<Fn>;
   if constexpr (is_pipeline_v<F> && (Bits & branch.bits) == 0) {
     using stage = task_stage<collect_runs<F>, Bits>;
-    return pipeline<stage>(std::tuple<stage>(
-        stage{collect_runs<F>{std::forward<Fn>(fn)}, std::move(options), whole_item{}}));
+    return pipeline<stage>(std::tuple<stage>(stage{collect_runs<F>{std::forward<Fn>(fn)},
+                                                   keep_task_options(std::move(options)),
+                                                   whole_item{}}));
   } else {
     using stage = task_stage<F, Bits>;
-    return pipeline<stage>(
-        std::tuple<stage>(stage{std::forward<Fn>(fn), std::move(options), whole_item{}}));
+    return pipeline<stage>(std::tuple<stage>(
+        stage{std::forward<Fn>(fn), keep_task_options(std::move(options)), whole_item{}}));
   }
 }
 

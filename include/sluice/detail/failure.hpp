@@ -1,14 +1,12 @@
-// Internal: a failed call as the user sees it: a sluice::failure with a copy of the input and
-// its text, for on_error, and the text of an input for sluice::worker_error.
+// Internal: the input's part of a failed call as the user sees it: a copy of the input and its
+// text in a sluice::failure, for on_error, and the text of an input for sluice::worker_error.
 #pragma once
 
-#include <exception>
 #include <ostream>
 #include <sstream>
 #include <string>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include <sluice/errors.hpp>
 
@@ -31,22 +29,16 @@ std::string render(const T& value) {
   }
 }
 
-// A sluice::failure for one item; the input is copied when its type is copyable. `attempts`
-// holds every failed attempt, oldest first (empty: the error was the only one).
+// Copies the input into `f` when its type is copyable and renders its text: the part of a
+// sluice::failure that depends on the input's type. `input` points to an In.
 template <class In>
-failure make_failure(const std::string& task, std::uint64_t sequence, std::exception_ptr error,
-                     const In* input, std::vector<std::exception_ptr> attempts = {}) {
-  failure f;
-  f.task = task;
-  f.sequence = sequence;
-  f.error = error;
-  f.attempts = std::move(attempts);
-  if (f.attempts.empty()) f.attempts.push_back(error);
-  if (input != nullptr) {
-    if constexpr (std::is_copy_constructible_v<In>) f.input = *input;
-    f.input_text = render(*input);
-  }
-  return f;
+void fill_failure_input(failure& f, const void* input) {
+  const In& value = *static_cast<const In*>(input);
+  if constexpr (std::is_copy_constructible_v<In>) f.input = value;
+  f.input_text = render(value);
 }
+
+// fill_failure_input for a task's input type: how a failure reported by untyped code gets it.
+using failure_input = void (*)(failure&, const void*);
 
 }  // namespace sluice::detail

@@ -34,14 +34,16 @@ struct task_config {
   bool in_zip = false;  // dropped items leave a tombstone for the zip
   std::string who;      // "task 'name' (task#2)" or "task#2", for messages
   task_resilience resilience{};
-};
 
-// Builds a task_config, throwing std::invalid_argument naming the task when an option is
-// out of range (lib/options.cpp).
-task_config resolve_task(std::size_t position, const std::string& name, std::size_t concurrency,
-                         std::size_t capacity, bool ordered,
-                         std::function<void(const failure&)> on_error, bool producer, bool join,
-                         task_resilience resilience = {});
+  // Compiled once, in the library (lib/options.cpp), not in each translation unit that builds
+  // a pipeline: a config holds strings, a std::function and the resilience options.
+  task_config();
+  task_config(const task_config&);
+  task_config(task_config&&) noexcept;
+  task_config& operator=(const task_config&);
+  task_config& operator=(task_config&&) noexcept;
+  ~task_config();
+};
 
 // Throws std::invalid_argument for an option out of range inside a pipeline that the task at
 // `position` (`name`: its task_options::name, "" when unnamed) runs per item: `inner`'s message
@@ -57,28 +59,16 @@ task_config resolve_task(std::size_t position, const std::string& name, std::siz
 // the run), otherwise the run fails with the error. Nothing once the run is stopping: a call that
 // fails then (a wait for a rate-limit token cut short, a call that gives up when asked to stop)
 // fails because of the stop, and a stopped run reports nothing that follows its stop.
+// `input` is null or points to the failed item, whose type `fill` knows (lib/failure.cpp).
+void report_failed_call(run_state& run, const task_config& config, stage_counters& counters,
+                        std::uint64_t sequence, std::exception_ptr error, const void* input,
+                        failure_input fill, std::vector<std::exception_ptr> attempts);
 template <class In>
 void report_failure(run_state& run, const task_config& config, stage_counters& counters,
                     std::uint64_t sequence, std::exception_ptr error, const In* input,
                     std::vector<std::exception_ptr> attempts = {}) {
-  if (run.stopping()) return;
-  counters.failed.fetch_add(1, std::memory_order_relaxed);
-  if (run.has_event_hook()) {
-    run.report({.kind = pipeline_event_kind::failed,
-                .task = counters.name,
-                .sequence = sequence,
-                .error = error});
-  }
-  if (!config.on_error) {
-    run.fail(std::move(error));
-    return;
-  }
-  try {
-    config.on_error(
-        make_failure(config.name, sequence, std::move(error), input, std::move(attempts)));
-  } catch (...) {
-    run.fail(std::current_exception());
-  }
+  report_failed_call(run, config, counters, sequence, std::move(error), input,
+                     &fill_failure_input<In>, std::move(attempts));
 }
 
 // A stage with an input queue and an outlet (a task, a join, a batch): the plumbing each of them

@@ -126,11 +126,8 @@ class cache_slot {
     return *static_cast<T*>(store_.get());
   }
 
-  [[noreturn]] static void mismatch(std::string_view who) {
-    throw std::invalid_argument("sluice: " + std::string(who) +
-                                " has a cache and was called with other argument types than "
-                                "before; one cache holds one key type");
-  }
+  // Throws std::invalid_argument naming `who` (lib/cache_core.cpp).
+  [[noreturn]] static void mismatch(std::string_view who);
 
   std::mutex mu_;  // serialises the first use
   cache_policy policy_;

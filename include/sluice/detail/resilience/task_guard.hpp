@@ -78,6 +78,9 @@ void prepare_task_cache(cache_slot& slot, const Proj& proj, const std::string& w
 
 // Throws std::invalid_argument: the task `who` has a cache_key but no cache (lib/options.cpp).
 [[noreturn]] void reject_cache_key_without_cache(const std::string& who);
+// Throws std::logic_error: the task `who`'s cache was not made for its input type before its run
+// started (lib/options.cpp).
+[[noreturn]] void reject_unmade_cache(const std::string& who);
 
 // One task's calls under its resilience options. `Fn` is called as fn(input) with the input as
 // an lvalue (an attempt may be repeated), plus a trailing std::stop_token when it takes one.
@@ -96,10 +99,7 @@ class task_guard {
     guard_.who = who_;
     if (!options_.cache) return;
     cache_ = options_.cache->template made_items<In, Result>(who_);
-    if (cache_ == nullptr) {
-      throw std::logic_error("sluice: " + who_ +
-                             "'s cache was not made for its input type before its run started");
-    }
+    if (cache_ == nullptr) reject_unmade_cache(who_);
   }
   task_guard(const task_guard&) = delete;
   task_guard& operator=(const task_guard&) = delete;
