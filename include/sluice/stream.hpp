@@ -32,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -110,35 +111,17 @@ class [[nodiscard]] stream {
   // Cancellation: after cancel() it returns std::nullopt at once, also to a pull blocked in it;
   //   the workers are joined by the destructor.
   std::optional<T> next() {
-    if (finished_ || source_ == nullptr) return std::nullopt;
-    if (run_ && run_->cancelled()) return finish();
-    if (run_ && !run_->started()) run_->start();
-    // A stopped run (cancel or error) hands out nothing more, not even outputs already taken.
-    while (!(run_ && run_->stopping())) {
-      while (next_ < held_) {
-        detail::envelope<T>& item = buffer_[next_++];
-        if (!item.value) continue;  // a tombstone: nothing to hand out
-        if (taken_ != nullptr) taken_->items_in.fetch_add(1, std::memory_order_relaxed);
-        if (progress_) progress_->advance();
-        std::optional<T> out = std::move(item.value);
-        item.value.reset();
-        return out;
+    // The usual case: the next output of the batch in hand; pull() does the rest.
+    if (next_ < held_ && !finished_ && !(run_ && (run_->cancelled() || run_->stopping()))) {
+      detail::envelope<T>& item = buffer_[next_];
+      if (item.value) {
+        ++next_;
+        return hand_out(item);
       }
-      // The batch is used up: give its room back, then take the next one.
-      source_->release(held_);
-      next_ = held_ = 0;
-      if (buffer_.empty()) buffer_.resize(run_ ? kBatch : 1);
-      using result = typename detail::channel<T>::pop_result;
-      if (source_->pop_bulk(buffer_.data(), buffer_.size(), held_, nullptr) != result::item) break;
     }
-    finish();
-    // A cancel() while this waits for the workers (a failed run's calls still running) ends the
-    // wait: the destructor joins them.
-    if (run_ && run_->join_unless_cancelled() && !run_->cancelled()) {
-      if (auto error = run_->error()) std::rethrow_exception(error);
-    }
-    return std::nullopt;
+    return pull();
   }
+
 
   // Pulls the first output. Call once.
   iterator begin() {
@@ -242,6 +225,19 @@ class [[nodiscard]] stream {
   explicit stream(detail::no_run_t) noexcept : finished_(true) {}
 
  private:
+  // next() past the fast path: skips tombstones, takes the next batch when this one is used up
+  // (giving its room back), ends the stream and rethrows the run's error.
+  std::optional<T> pull();
+
+  // Hands out `item`'s value (it has one), counting it for stats and the progress bar.
+  std::optional<T> hand_out(detail::envelope<T>& item) {
+    if (taken_ != nullptr) taken_->items_in.fetch_add(1, std::memory_order_relaxed);
+    if (progress_) progress_->advance();
+    std::optional<T> out = std::move(item.value);
+    item.value.reset();
+    return out;
+  }
+
   void shut() noexcept {
     if (run_ && run_->started()) {
       if (!finished_) run_->cancel();
@@ -272,6 +268,46 @@ class [[nodiscard]] stream {
   bool finished_ = false;
   std::unique_ptr<detail::stream_progress> progress_{};  // show_progress(); null: no bar
 };
+
+template <class T>
+std::optional<T> stream<T>::pull() {
+  if (finished_ || source_ == nullptr) return std::nullopt;
+  if (run_ && run_->cancelled()) return finish();
+  if (run_ && !run_->started()) run_->start();
+  // A stopped run (cancel or error) hands out nothing more, not even outputs already taken.
+  while (!(run_ && run_->stopping())) {
+    while (next_ < held_) {
+      detail::envelope<T>& item = buffer_[next_++];
+      if (!item.value) continue;  // a tombstone: nothing to hand out
+      if (taken_ != nullptr) taken_->items_in.fetch_add(1, std::memory_order_relaxed);
+      if (progress_) progress_->advance();
+      std::optional<T> out = std::move(item.value);
+      item.value.reset();
+      return out;
+    }
+    // The batch is used up: give its room back, then take the next one.
+    source_->release(held_);
+    next_ = held_ = 0;
+    if (buffer_.empty()) buffer_.resize(run_ ? kBatch : 1);
+    using result = typename detail::channel<T>::pop_result;
+    if (source_->pop_bulk(buffer_.data(), buffer_.size(), held_, nullptr) != result::item) break;
+  }
+  finish();
+  // A cancel() while this waits for the workers (a failed run's calls still running) ends the
+  // wait: the destructor joins them.
+  if (run_ && run_->join_unless_cancelled() && !run_->cancelled()) {
+    if (auto error = run_->error()) std::rethrow_exception(error);
+  }
+  return std::nullopt;
+}
+
+// The streams of the item types most pipelines carry are compiled once, in the library
+// (lib/stream.cpp): a translation unit that pulls from one compiles only next()'s fast path.
+extern template class stream<int>;
+extern template class stream<long>;
+extern template class stream<unsigned long>;
+extern template class stream<double>;
+extern template class stream<std::string>;
 
 namespace detail {
 template <class T>
