@@ -5,10 +5,6 @@
 #include <chrono>
 #include <thread>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 namespace sluice::detail {
 
 // Spins a little, then yields, for about `budget`. On a machine with more busy threads than
@@ -42,10 +38,12 @@ class backoff {
   // Still in the first few looks, which pause instead of yielding the core.
   bool pausing() const noexcept { return paused_ < kPauses; }
 
-  // One pause instruction: tells the core we spin.
+  // One pause instruction: tells the core we spin. The compiler's builtin, not _mm_pause():
+  // <immintrin.h> would add every vector intrinsic to each translation unit that builds a
+  // pipeline.
   static void relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
-    _mm_pause();
+    __builtin_ia32_pause();
 #elif defined(__aarch64__)
     asm volatile("yield");
 #endif
