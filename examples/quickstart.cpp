@@ -3,7 +3,8 @@
 #include <cstdio>
 #include <thread>
 
-#include <sluice/sluice.hpp>
+#include <sluice/generator.hpp>
+#include <sluice/task.hpp>
 
 using namespace std::chrono_literals;
 

@@ -1,5 +1,6 @@
 // The README's first pipeline, as a user's translation unit: perf/compile-cost times compiling it.
-#include <sluice/sluice.hpp>
+#include <sluice/generator.hpp>
+#include <sluice/task.hpp>
 
 #include <chrono>
 #include <cstdio>
