@@ -214,7 +214,6 @@ class task_runtime final : public input_stage<In, Out> {
   };
 
   struct serial_mode {
-
     std::size_t take(task_runtime& task, batch& b) {
       return b.count = task.in_.try_pop_bulk(b.items.data(), kBatch);
     }
@@ -241,7 +240,6 @@ class task_runtime final : public input_stage<In, Out> {
   };
 
   struct concurrent_mode {
-
     std::size_t take(task_runtime& task, batch& b) {
       return b.count = task.in_.try_pop_bulk(b.items.data(), task.in_batches() ? kBatch : 1);
     }
@@ -259,7 +257,6 @@ class task_runtime final : public input_stage<In, Out> {
   };
 
   struct ordered_mode {
-
     // Tickets that may wait for an earlier one: the window's bound (its ring grows up to it).
     explicit ordered_mode(std::size_t window_bound)
         : bound(window_bound), window(window_bound, kInitialWindow) {}
