@@ -181,8 +181,7 @@ class task_runtime final : public input_stage<In, Out> {
              out),
         config_(std::move(config)),
         calls_(fn, config_, counters_),
-        mode_(choose_mode()),
-        concurrent_(mode_.index() != 0) {
+        mode_(choose_mode()) {
     counters_.breaker = config_.resilience.breaker ? &*config_.resilience.breaker : nullptr;
     this->busy_ = &counters_.in_flight;
     this->spare_threads_ = kRemote;  // its calls wait for other processes
@@ -214,6 +213,8 @@ class task_runtime final : public input_stage<In, Out> {
   };
 
   struct serial_mode {
+    static constexpr bool kConcurrent = false;
+
     std::size_t take(task_runtime& task, batch& b) {
       return b.count = task.in_.try_pop_bulk(b.items.data(), kBatch);
     }
@@ -240,6 +241,8 @@ class task_runtime final : public input_stage<In, Out> {
   };
 
   struct concurrent_mode {
+    static constexpr bool kConcurrent = true;
+
     std::size_t take(task_runtime& task, batch& b) {
       return b.count = task.in_.try_pop_bulk(b.items.data(), task.in_batches() ? kBatch : 1);
     }
@@ -257,6 +260,8 @@ class task_runtime final : public input_stage<In, Out> {
   };
 
   struct ordered_mode {
+    static constexpr bool kConcurrent = true;
+
     // Tickets that may wait for an earlier one: the window's bound (its ring grows up to it).
     explicit ordered_mode(std::size_t window_bound)
         : bound(window_bound), window(window_bound, kInitialWindow) {}
@@ -316,23 +321,14 @@ class task_runtime final : public input_stage<In, Out> {
                 std::max(config_.capacity, config_.concurrency));
   }
 
-  // Runs `step` on the mode: the worker loop is compiled once for the three modes, and the
-  // mode's own steps (take, call, after, per_worker) once each.
-  template <class Step>
-  decltype(auto) with_mode(Step&& step) {
-    switch (mode_.index()) {
-      case 0:
-        return step(*std::get_if<0>(&mode_));
-      case 1:
-        return step(*std::get_if<1>(&mode_));
-      default:
-        return step(*std::get_if<2>(&mode_));
-    }
+  void run_activation() noexcept override {
+    std::visit([this](auto& m) { this->work_loop(m); }, mode_);
   }
 
   // One activation: take a batch, call, pass the outputs on, between batches; retire when the
   // input stays empty.
-  void run_activation() noexcept override {
+  template <class Mode>
+  void work_loop(Mode& m) noexcept {
     batch b;
     // The stage this worker's last push woke, to run next on this thread. The activation's own:
     // it is run after this activation has given up its slot, when the task may have another.
@@ -341,14 +337,14 @@ class task_runtime final : public input_stage<In, Out> {
     do {
       backoff spin;
       while (!run_.stopping()) {
-        if (with_mode([&](auto& m) { return m.take(*this, b); }) == 0) {
+        if (m.take(*this, b) == 0) {
           if (in_.closed()) break;
           // A concurrent task's worker, before it yields its core, takes what a producer away in
           // user code holds for it: while CPU-bound threads keep the cores busy a yield lasts a
           // scheduler slice, which the held items would wait. A serial task's worker leaves them
           // to its producer's batch until it retires: a collect costs a heavy barrier
           // (docs/performance.md, "Decisions": collect).
-          if (concurrent_ && !spin.pausing() && in_.collect()) {
+          if (Mode::kConcurrent && !spin.pausing() && in_.collect()) {
             spin = backoff{};
           } else if (!spin.wait()) {
             break;
@@ -356,11 +352,11 @@ class task_runtime final : public input_stage<In, Out> {
           continue;
         }
         spin = backoff{};
-        if (concurrent_) spread(with_mode([](auto& m) { return m.per_worker(); }));
-        const auto spent = work(b, kept);
+        if constexpr (Mode::kConcurrent) spread(m.per_worker());
+        const auto spent = work(m, b, kept);
         if (kept != nullptr) break;  // this thread goes on with the next stage
         run_.between_batches(spent, share);
-        with_mode([&](auto& m) { m.after(b.count, spent); });
+        m.after(b.count, spent);
       }
     } while (retire(kept));
     // Only once this activation has given up its slot: the next stage's calls may wait for
@@ -382,13 +378,14 @@ class task_runtime final : public input_stage<In, Out> {
   }
 
   // Calls fn on a batch and passes its outputs on; returns the time the batch took.
-  std::chrono::nanoseconds work(batch& b, activation_target*& kept) {
+  template <class Mode>
+  std::chrono::nanoseconds work(Mode& m, batch& b, activation_target*& kept) {
     counters_.items_in.fetch_add(b.count, std::memory_order_relaxed);
     counters_.in_flight.fetch_add(1, std::memory_order_relaxed);
     // The call executor may count the calls' time itself (process mode: in the workers).
     busy_timer timer(counters_, !requires { Calls::counts_busy; });
     std::uint64_t emitted = 0;
-    with_mode([&](auto& m) { m.call(*this, b, emitted); });
+    m.call(*this, b, emitted);
     for (std::size_t i = 0; i < b.count; ++i) b.items[i].value.reset();
     const auto spent = timer.stop();
     counters_.in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -635,7 +632,6 @@ class task_runtime final : public input_stage<In, Out> {
   task_config config_;
   Calls calls_;
   mode mode_;
-  const bool concurrent_;  // concurrent_mode or ordered_mode
   std::atomic<bool> finished_{false};
   std::atomic<bool> downstream_gone_{false};
 };
