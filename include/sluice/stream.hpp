@@ -279,11 +279,7 @@ std::optional<T> stream<T>::pull() {
     while (next_ < held_) {
       detail::envelope<T>& item = buffer_[next_++];
       if (!item.value) continue;  // a tombstone: nothing to hand out
-      if (taken_ != nullptr) taken_->items_in.fetch_add(1, std::memory_order_relaxed);
-      if (progress_) progress_->advance();
-      std::optional<T> out = std::move(item.value);
-      item.value.reset();
-      return out;
+      return hand_out(item);
     }
     // The batch is used up: give its room back, then take the next one.
     source_->release(held_);
